@@ -1,0 +1,133 @@
+"""DSP Conversions API: `POST /accounts/{advertiserId}/dsp/conversionDefinitions/eventData`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from target_amazon_dsp_conversions.amazon_fields import (
+    DSP_CONVERSION_TYPES,
+    DSP_CURRENCIES,
+    DSP_EVENT_MEDIA_TYPE,
+    DSP_MAX_EVENT_AGE,
+    DSP_MAX_EVENTS_PER_REQUEST,
+    DSP_MAX_MATCH_KEYS,
+    MAX_UNITS_SOLD_DSP,
+)
+from target_amazon_dsp_conversions.apis.base import (
+    ItemResults,
+    OutgoingRequest,
+    http_problem,
+    item_index,
+    join_events,
+)
+from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
+from target_amazon_dsp_conversions.errors import Problem
+
+RULES = ApiRules(
+    api="dsp",
+    max_event_age=DSP_MAX_EVENT_AGE,
+    currencies=DSP_CURRENCIES,
+    conversion_types=DSP_CONVERSION_TYPES,
+    max_match_keys=DSP_MAX_MATCH_KEYS,
+    max_units_sold=MAX_UNITS_SOLD_DSP,
+)
+
+
+class DspApi:
+    """Amazon DSP Conversions API (`dspAmazonIngestConversionData`)."""
+
+    name = "dsp"
+    rules = RULES
+    max_events_per_request = DSP_MAX_EVENTS_PER_REQUEST
+
+    def batch_key(self, conversion: Conversion) -> tuple[str, str]:
+        """One advertiser (path) and one source (body) per request."""
+        return (conversion.advertiser_id, conversion.source)
+
+    def event_payload(self, conversion: Conversion) -> dict[str, Any]:
+        """`ConversionEventDataV1`."""
+        event: dict[str, Any] = {
+            "conversionDefinitionId": conversion.definition_id,
+            "name": conversion.name,
+            "timestamp": conversion.event_time,
+            "countryCode": conversion.country_code,
+            "matchKeys": [{"type": t, "values": [v]} for t, v in conversion.match_keys],
+            "clientDedupeId": conversion.dedupe_id,
+        }
+        if conversion.value is not None:
+            event["value"] = float(conversion.value)
+        if conversion.currency is not None:
+            event["currencyCode"] = conversion.currency
+        # Amazon takes unitsSold for purchases only; an unknown type is left to the definition.
+        if conversion.units_sold is not None and conversion.conversion_type in (
+            None,
+            "OFF_AMAZON_PURCHASES",
+        ):
+            event["unitsSold"] = conversion.units_sold
+        if conversion.limited_data_use:
+            event["dataProcessingOptions"] = "LIMITED_DATA_USE"
+        return event
+
+    def build_request(
+        self,
+        key: tuple[str, str],
+        encoded_events: list[bytes],
+        *,
+        api_url: str,
+        client_id: str,
+        profile_id: str | None,
+    ) -> OutgoingRequest:
+        """`BatchImportConversionEventDataRequestV1` with the headers Amazon's guides send."""
+        advertiser_id, source = key
+        headers = {
+            "Amazon-Advertising-API-ClientId": client_id,
+            "Amazon-Ads-AccountId": advertiser_id,
+            "Content-Type": DSP_EVENT_MEDIA_TYPE,
+            "Accept": DSP_EVENT_MEDIA_TYPE,
+        }
+        if profile_id:
+            headers["Amazon-Advertising-API-Scope"] = profile_id
+        body = join_events(
+            b'{"source":"' + source.encode() + b'","eventData":[', encoded_events, b"]}"
+        )
+        return OutgoingRequest(
+            "POST",
+            f"{api_url}/accounts/{advertiser_id}/dsp/conversionDefinitions/eventData",
+            headers,
+            body,
+            len(encoded_events),
+        )
+
+    def read_multi_status(self, body: Any, count: int) -> ItemResults:
+        """`BatchImportConversionEventDataResponseV1`: `error[].index` counts from 1."""
+        results: ItemResults = [None] * count
+        errors = body.get("error") if isinstance(body, dict) else None
+        for item in errors or []:
+            if not isinstance(item, dict):
+                continue
+            index = item_index(item.get("index"), 1, count)
+            if index is None:
+                continue
+            code = str(item.get("code") or "AMAZON_REJECTED")
+            message = str(item.get("message") or code)
+            sub_errors = [e for e in item.get("errors") or [] if isinstance(e, dict)]
+            problems = [
+                Problem(
+                    str(e.get("errorType") or code),
+                    f"{message}: {e.get('message')}" if e.get("message") else message,
+                    e.get("fieldName"),
+                )
+                for e in sub_errors
+            ] or [Problem(code, message, None)]
+            results[index] = problems
+        return results
+
+    def read_error(self, status: int, body: Any) -> Problem:
+        """`DspErrorV1`: `{message, requestId, errors[]}`."""
+        if not isinstance(body, dict):
+            return http_problem(status, None, None)
+        details = [
+            str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict)
+        ]
+        message = "; ".join([str(body.get("message") or "")] + details).strip("; ")
+        return http_problem(status, None, message or None)

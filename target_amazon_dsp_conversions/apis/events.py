@@ -1,0 +1,265 @@
+"""Amazon Ads Events API (Conversions API v2): `POST /adsApi/v1/create/events`."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from target_amazon_dsp_conversions.amazon_fields import (
+    EVENT_SOURCES,
+    EVENTS_CONVERSION_TYPES,
+    EVENTS_CURRENCIES,
+    EVENTS_MAX_CUSTOM_DATA,
+    EVENTS_MAX_EVENT_AGE,
+    EVENTS_MAX_EVENTS_PER_REQUEST,
+    EVENTS_MAX_MATCH_KEYS,
+    MAX_UNITS_SOLD_EVENTS,
+    SERVER_TO_SERVER,
+)
+from target_amazon_dsp_conversions.apis.base import (
+    ItemResults,
+    OutgoingRequest,
+    http_problem,
+    item_index,
+    join_events,
+)
+from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
+from target_amazon_dsp_conversions.errors import Problem, Rejected, reject
+
+RULES = ApiRules(
+    api="events",
+    max_event_age=EVENTS_MAX_EVENT_AGE,
+    currencies=EVENTS_CURRENCIES,
+    conversion_types=EVENTS_CONVERSION_TYPES,
+    max_match_keys=EVENTS_MAX_MATCH_KEYS,
+    max_units_sold=MAX_UNITS_SOLD_EVENTS,
+)
+PARTNER = "target_amazon_dsp_conversions"
+_DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+_CUSTOM_TEXT = re.compile(r"^[A-Za-z0-9_]{1,256}$")
+_CONSENT_WORDS = {"granted": "GRANTED", "true": "GRANTED", "1": "GRANTED", "yes": "GRANTED",
+                  "denied": "DENIED", "false": "DENIED", "0": "DENIED", "no": "DENIED"}  # fmt: skip
+
+
+class EventsApi:
+    """Amazon Ads API v1 `CreateEvent`."""
+
+    name = "events"
+    rules = RULES
+    max_events_per_request = EVENTS_MAX_EVENTS_PER_REQUEST
+
+    def __init__(self, *, region: str = "NA") -> None:
+        """EU advertisers must send consent with every event."""
+        self._consent_required = region == "EU"
+
+    def batch_key(self, conversion: Conversion) -> tuple[str, str]:
+        """One advertiser per request (header); the source is always server-to-server."""
+        return (conversion.advertiser_id, conversion.source)
+
+    def event_payload(self, conversion: Conversion) -> dict[str, Any]:
+        """`EventCreate`."""
+        if conversion.source != SERVER_TO_SERVER:
+            raise reject(
+                "UNSUPPORTED_SOURCE",
+                f"the Events API takes SERVER_TO_SERVER events only, not {conversion.source}",
+                "source",
+            )
+        if conversion.conversion_type is None:
+            raise reject(
+                "MISSING_FIELD",
+                "conversionType is required by the Events API "
+                "(set it per record or in defaults.conversionType)",
+                "conversionType",
+            )
+        extra = conversion.extra
+        description: dict[str, Any] = {
+            "name": conversion.name,
+            "conversionType": conversion.conversion_type,
+            "eventSource": _event_source(extra.get("eventSource")),
+            "eventIngestionMethod": SERVER_TO_SERVER,
+        }
+        if extra.get("dataSetName") is not None:
+            description["dataSetName"] = _data_set_name(extra["dataSetName"])
+        event: dict[str, Any] = {
+            "eventDescription": description,
+            "eventTime": conversion.event_time,
+            "countryCode": conversion.country_code,
+            "matchKeys": [{"type": t, "values": [v]} for t, v in conversion.match_keys],
+            "eventId": conversion.dedupe_id,
+            "partner": PARTNER,
+        }
+        if conversion.value is not None:
+            event["value"] = float(conversion.value)
+        # Amazon takes currency and units for purchases only (Segment sends them likewise).
+        if conversion.conversion_type == "OFF_AMAZON_PURCHASES":
+            if conversion.currency is not None:
+                event["currencyCode"] = conversion.currency
+            if conversion.units_sold is not None:
+                event["unitsSold"] = conversion.units_sold
+        if conversion.limited_data_use:
+            event["dataProcessingOptions"] = {"options": "LIMITED_DATA_USE"}
+        consent = _consent(extra)
+        if consent:
+            event["consent"] = consent
+        elif self._consent_required:
+            raise reject(
+                "MISSING_CONSENT",
+                "EU events need consent: ipAddress, amazonUserData, tcf or gpp",
+                "consent",
+            )
+        custom_data = _custom_data(extra.get("customData"))
+        if custom_data:
+            event["customData"] = custom_data
+        return event
+
+    def build_request(
+        self,
+        key: tuple[str, str],
+        encoded_events: list[bytes],
+        *,
+        api_url: str,
+        client_id: str,
+        profile_id: str | None,  # noqa: ARG002 - the Events API has no profile scope
+    ) -> OutgoingRequest:
+        """`CreateEventRequest`."""
+        headers = {
+            "Amazon-Ads-ClientId": client_id,
+            "Amazon-Ads-AccountId": key[0],
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        body = join_events(b'{"events":[', encoded_events, b"]}")
+        return OutgoingRequest(
+            "POST", f"{api_url}/adsApi/v1/create/events", headers, body, len(encoded_events)
+        )
+
+    def read_multi_status(self, body: Any, count: int) -> ItemResults:
+        """`EventMultiStatusResponse`: `error[].index` counts from 0."""
+        results: ItemResults = [None] * count
+        errors = body.get("error") if isinstance(body, dict) else None
+        for item in errors or []:
+            if not isinstance(item, dict):
+                continue
+            index = item_index(item.get("index"), 0, count)
+            if index is None:
+                continue
+            problems = [
+                Problem(
+                    str(e.get("code") or "AMAZON_REJECTED"),
+                    str(e.get("message") or e.get("code") or "rejected by Amazon"),
+                    e.get("fieldLocation"),
+                )
+                for e in item.get("errors") or []
+                if isinstance(e, dict)
+            ]
+            results[index] = problems or [Problem("AMAZON_REJECTED", "rejected by Amazon")]
+        return results
+
+    def read_error(self, status: int, body: Any) -> Problem:
+        """Error responses are `{code, message}`."""
+        if not isinstance(body, dict):
+            return http_problem(status, None, None)
+        return http_problem(status, body.get("code"), body.get("message"))
+
+
+def _event_source(raw: Any) -> str:
+    if raw is None:
+        return "OFFLINE"
+    source = str(raw).strip().upper()
+    if source not in EVENT_SOURCES:
+        raise reject(
+            "INVALID_EVENT_SOURCE",
+            f"eventSource must be one of {', '.join(sorted(EVENT_SOURCES))}",
+            "eventSource",
+        )
+    return source
+
+
+def _data_set_name(raw: Any) -> str:
+    name = str(raw).strip()
+    if not _DATA_SET_NAME.match(name):
+        raise reject(
+            "INVALID_DATA_SET_NAME",
+            "dataSetName must start with a letter and hold only letters, digits, _ and -",
+            "dataSetName",
+        )
+    return name
+
+
+def _consent_status(raw: Any, field: str) -> str:
+    status = _CONSENT_WORDS.get(str(raw).strip().lower())
+    if status is None:
+        raise reject("INVALID_CONSENT", f"{field} must be GRANTED or DENIED", field)
+    return status
+
+
+def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
+    consent: dict[str, Any] = {}
+    if extra.get("ipAddress") is not None:
+        try:
+            address = str(ipaddress.ip_address(str(extra["ipAddress"]).strip()))
+        except ValueError:
+            raise reject(
+                "INVALID_CONSENT", "ipAddress is not an IPv4 or IPv6 address", "ipAddress"
+            ) from None
+        consent["geo"] = {"ipAddress": address}
+    user_data, ad_storage = extra.get("amazonUserData"), extra.get("amazonAdStorage")
+    if user_data is not None:
+        amazon = {"amznUserData": _consent_status(user_data, "amazonUserData")}
+        if ad_storage is not None:
+            amazon["amznAdStorage"] = _consent_status(ad_storage, "amazonAdStorage")
+        consent["amazonConsent"] = amazon
+    elif ad_storage is not None:
+        raise reject(
+            "INVALID_CONSENT", "amazonAdStorage needs amazonUserData as well", "amazonUserData"
+        )
+    for key in ("tcf", "gpp"):
+        if extra.get(key) is not None:
+            consent[key] = str(extra[key]).strip()
+    return consent
+
+
+def _custom_data(raw: Any) -> list[dict[str, str]]:
+    if raw is None:
+        return []
+    if isinstance(raw, Mapping):
+        items = [{"name": k, "value": v} for k, v in raw.items()]
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise reject("INVALID_CUSTOM_DATA", "customData must be an object or a list", "customData")
+    if len(items) > EVENTS_MAX_CUSTOM_DATA:
+        raise reject(
+            "INVALID_CUSTOM_DATA",
+            f"customData holds at most {EVENTS_MAX_CUSTOM_DATA} entries",
+            "customData",
+        )
+    result = []
+    for item in items:
+        if not isinstance(item, Mapping) or "name" not in item or item.get("value") is None:
+            raise reject(
+                "INVALID_CUSTOM_DATA", "customData entries need a name and a value", "customData"
+            )
+        value = item["value"]
+        data_type = item.get("dataType")
+        if data_type is None:
+            data_type = "INTEGER" if isinstance(value, int) and not isinstance(value, bool) else "STRING"
+        text_name, text_value = str(item["name"]), str(value)
+        if not (_CUSTOM_TEXT.match(text_name) and _CUSTOM_TEXT.match(text_value)):
+            raise Rejected(
+                Problem(
+                    "INVALID_CUSTOM_DATA",
+                    "customData names and values may hold only letters, digits and _ "
+                    "(up to 256 characters)",
+                    "customData",
+                )
+            )
+        if data_type not in ("STRING", "INTEGER", "TIMESTAMP"):
+            raise reject(
+                "INVALID_CUSTOM_DATA", "customData dataType must be STRING, INTEGER or TIMESTAMP",
+                "customData",
+            )
+        result.append({"name": text_name, "value": text_value, "dataType": data_type})
+    return result

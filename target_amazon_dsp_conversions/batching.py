@@ -1,0 +1,67 @@
+"""Batching: events grouped per (advertiser, source) into requests under the count and size caps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from target_amazon_dsp_conversions.amazon_fields import MAX_REQUEST_BYTES
+
+# Room left for the body's envelope ({"source":...,"eventData":[ ]}).
+_ENVELOPE_BYTES = 64
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event waiting for Amazon's answer, with what settling it needs."""
+
+    segment: int
+    stream: str
+    record: Any  # the original record, for the rejects file only
+    dedupe_id: str
+    encoded: bytes
+
+
+@dataclass(slots=True)
+class Batch:
+    """Events that go out in one request."""
+
+    key: tuple[str, str]
+    events: list[PendingEvent] = field(default_factory=list)
+    size: int = _ENVELOPE_BYTES
+
+
+class Batcher:
+    """Fills one batch per key and hands it over when the next event would not fit."""
+
+    def __init__(self, max_events: int, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        """Caps per request."""
+        self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._open: dict[tuple[str, str], Batch] = {}
+
+    def add(self, key: tuple[str, str], event: PendingEvent) -> list[Batch]:
+        """Add an event; returns the batches that are now complete (zero, one, or two)."""
+        ready = []
+        batch = self._open.get(key)
+        extra = len(event.encoded) + 1
+        if batch is not None and batch.size + extra > self._max_bytes:
+            ready.append(self._open.pop(key))
+            batch = None
+        if batch is None:
+            batch = self._open[key] = Batch(key)
+        batch.events.append(event)
+        batch.size += extra
+        if len(batch.events) >= self._max_events:
+            ready.append(self._open.pop(key))
+        return ready
+
+    def take_all(self) -> list[Batch]:
+        """Every open batch, partial ones included."""
+        batches = list(self._open.values())
+        self._open.clear()
+        return batches
+
+    def __len__(self) -> int:
+        """Events waiting in open batches."""
+        return sum(len(b.events) for b in self._open.values())

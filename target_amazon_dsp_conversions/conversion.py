@@ -1,0 +1,407 @@
+"""Conversion fields -> a checked conversion event, the same for both APIs.
+
+Values are converted to the APIs' types here (UTC timestamps, two-decimal numbers, ISO codes,
+Amazon's conversion-type enum, hashed match keys) and every local check that does not depend on
+the API's payload shape happens here, so that a bad record is rejected with a reason and never sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from target_amazon_dsp_conversions import identity
+from target_amazon_dsp_conversions.amazon_fields import (
+    CONVERSION_TYPE_ALIASES,
+    COUNTRY_CODES,
+    EVENTS_CONVERSION_TYPES,
+    MAX_DEFINITION_NAME_LENGTH,
+    MAX_FUTURE_SKEW,
+    MAX_VALUE,
+    SOURCES,
+)
+from target_amazon_dsp_conversions.errors import Problem, Rejected, reject
+from target_amazon_dsp_conversions.mapping import MATCH_KEY_FIELDS
+
+_CENT = Decimal("0.01")
+_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "limited_data_use", "ldu"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRules:
+    """What the local checks need to know about the receiving API."""
+
+    api: str
+    max_event_age: timedelta
+    currencies: frozenset[str]
+    conversion_types: frozenset[str]
+    max_match_keys: int
+    max_units_sold: int
+
+
+@dataclass(slots=True)
+class Conversion:
+    """One conversion event, checked and converted, before it takes an API's payload shape."""
+
+    event_time: str
+    conversion_type: str | None
+    name: str
+    country_code: str
+    source: str
+    advertiser_id: str
+    dedupe_id: str
+    match_keys: list[tuple[str, str]]
+    definition_id: str | None = None
+    value: Decimal | None = None
+    currency: str | None = None
+    units_sold: int | None = None
+    limited_data_use: bool = False
+    # Events-API-only fields, checked by that API's payload module.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_conversion(
+    fields: Mapping[str, Any],
+    *,
+    rules: ApiRules,
+    default_source: str,
+    default_advertiser_id: str | None,
+    user_identifier_type: str | None,
+    dedupe_seed: str,
+    now: datetime,
+) -> Conversion:
+    """Check and convert the mapped fields of one record; raise Rejected with every problem."""
+    problems: list[Problem] = []
+
+    def attempt(convert: Any, *args: Any) -> Any:
+        try:
+            return convert(*args)
+        except Rejected as rejected:
+            problems.extend(rejected.problems)
+            return None
+
+    event_time = attempt(_event_time, fields.get("eventTime"), rules, now)
+    conversion_type = attempt(_conversion_type, fields.get("conversionType"), rules)
+    name = attempt(_name, fields.get("name"), fields.get("conversionType"))
+    value = attempt(_value, fields.get("conversionValue"), conversion_type, rules)
+    currency = attempt(_currency, fields.get("currency"), rules)
+    units_sold = attempt(_units_sold, fields.get("unitsSold"), rules)
+    country_code = attempt(_country_code, fields.get("countryCode"))
+    source = attempt(_source, fields.get("source"), default_source)
+    advertiser_id = attempt(_advertiser_id, fields.get("advertiserId"), default_advertiser_id)
+    dedupe_id = attempt(_dedupe_id, fields.get("dedupeId"), dedupe_seed)
+    match_keys = attempt(
+        _match_keys, fields, rules, country_code, user_identifier_type
+    )
+    limited_data_use = attempt(_flag, fields.get("limitedDataUse"), "limitedDataUse")
+    definition_id = fields.get("conversionDefinitionId")
+    if problems:
+        raise Rejected(*problems)
+    return Conversion(
+        event_time=event_time,
+        conversion_type=conversion_type,
+        name=name,
+        country_code=country_code,
+        source=source,
+        advertiser_id=advertiser_id,
+        dedupe_id=dedupe_id,
+        match_keys=match_keys,
+        definition_id=str(definition_id).strip() if definition_id is not None else None,
+        value=value,
+        currency=currency,
+        units_sold=units_sold,
+        limited_data_use=bool(limited_data_use),
+        extra={k: fields[k] for k in _EXTRA_FIELDS if k in fields},
+    )
+
+
+_EXTRA_FIELDS = (
+    "ipAddress",
+    "amazonUserData",
+    "amazonAdStorage",
+    "tcf",
+    "gpp",
+    "eventSource",
+    "dataSetName",
+    "customData",
+)
+
+
+def parse_time(raw: Any) -> datetime:
+    """A timestamp in any common form -> aware UTC datetime; ValueError when it is not one."""
+    if isinstance(raw, datetime):
+        moment = raw
+    elif isinstance(raw, date):
+        moment = datetime(raw.year, raw.month, raw.day)
+    elif isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
+        seconds = float(raw)
+        if not math.isfinite(seconds):
+            raise ValueError("not a finite number")
+        # Epoch milliseconds are common in event stores; no sane epoch second count is that big.
+        if abs(seconds) > 1e11:  # noqa: PLR2004
+            seconds /= 1000
+        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+    else:
+        raise ValueError(f"a {type(raw).__name__} is not a timestamp")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """UTC ISO 8601 with whole seconds and Z, the form Amazon's own tools send."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _event_time(raw: Any, rules: ApiRules, now: datetime) -> str:
+    if raw is None:
+        raise reject("MISSING_FIELD", "eventTime is required", "eventTime")
+    try:
+        moment = parse_time(raw)
+    except (ValueError, OverflowError, OSError):
+        raise reject(
+            "INVALID_TIMESTAMP", "eventTime is not an ISO 8601 timestamp", "eventTime"
+        ) from None
+    if moment < now - rules.max_event_age:
+        days = rules.max_event_age.days
+        raise reject(
+            "EVENT_TOO_OLD",
+            f"eventTime {format_time(moment)} is more than {days} days old "
+            f"(the {rules.api} API accepts events up to {days} days old)",
+            "eventTime",
+        )
+    if moment > now + MAX_FUTURE_SKEW:
+        raise reject(
+            "EVENT_IN_FUTURE", f"eventTime {format_time(moment)} is in the future", "eventTime"
+        )
+    return format_time(moment)
+
+
+def normalize_conversion_type(raw: Any) -> str | None:
+    """Amazon's enum for a conversion type given as the enum or as a plain word; None if unknown."""
+    if not isinstance(raw, str):
+        return None
+    word = raw.strip().replace("-", "_").replace(" ", "_")
+    if word.upper() in EVENTS_CONVERSION_TYPES:
+        return word.upper()
+    return CONVERSION_TYPE_ALIASES.get(word.lower())
+
+
+def _conversion_type(raw: Any, rules: ApiRules) -> str | None:
+    if raw is None:
+        return None
+    enum = normalize_conversion_type(raw)
+    if enum is None or enum not in rules.conversion_types:
+        raise reject(
+            "INVALID_CONVERSION_TYPE",
+            f"conversionType {str(raw)[:64]!r} is not one of Amazon's conversion types "
+            f"({', '.join(sorted(rules.conversion_types))}) or a known word for one",
+            "conversionType",
+        )
+    return enum
+
+
+def _name(raw: Any, raw_type: Any) -> str:
+    name = raw if raw is not None else raw_type
+    if name is None:
+        raise reject("MISSING_FIELD", "name or conversionType is required", "name")
+    if not isinstance(name, (str, int)) or isinstance(name, bool):
+        raise reject("INVALID_NAME", "name must be text", "name")
+    text = str(name).strip()
+    if len(text) > MAX_DEFINITION_NAME_LENGTH:
+        raise reject("INVALID_NAME", "name is longer than 256 characters", "name")
+    return text
+
+
+def _decimal(raw: Any, field_name: str) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, Decimal, str)):
+        raise reject("INVALID_NUMBER", f"{field_name} must be a number", field_name)
+    try:
+        number = Decimal(str(raw).strip()) if not isinstance(raw, Decimal) else raw
+    except InvalidOperation:
+        raise reject("INVALID_NUMBER", f"{field_name} must be a number", field_name) from None
+    if not number.is_finite():
+        raise reject("INVALID_NUMBER", f"{field_name} must be a finite number", field_name)
+    return number
+
+
+def _value(raw: Any, conversion_type: str | None, rules: ApiRules) -> Decimal | None:
+    if raw is None:
+        return None
+    number = _decimal(raw, "conversionValue")
+    if abs(number) > Decimal(str(MAX_VALUE)):
+        raise reject(
+            "VALUE_OUT_OF_RANGE",
+            "conversionValue is beyond Amazon's range of ±9,999,999,999,999.99",
+            "conversionValue",
+        )
+    rounded = number.quantize(_CENT, rounding=ROUND_HALF_UP)
+    if rules.api == "events" and conversion_type == "OFF_AMAZON_PURCHASES" and rounded < 0:
+        raise reject(
+            "VALUE_OUT_OF_RANGE",
+            "conversionValue of a purchase cannot be negative",
+            "conversionValue",
+        )
+    return rounded
+
+
+def _currency(raw: Any, rules: ApiRules) -> str | None:
+    if raw is None:
+        return None
+    code = str(raw).strip().upper()
+    if code not in rules.currencies:
+        raise reject(
+            "INVALID_CURRENCY",
+            f"currency {code[:16]!r} is not accepted by the {rules.api} API",
+            "currency",
+        )
+    return code
+
+
+def _units_sold(raw: Any, rules: ApiRules) -> int | None:
+    if raw is None:
+        return None
+    number = _decimal(raw, "unitsSold")
+    if number != number.to_integral_value() or not 1 <= number <= rules.max_units_sold:
+        raise reject(
+            "INVALID_UNITS_SOLD",
+            f"unitsSold must be a whole number from 1 to {rules.max_units_sold}",
+            "unitsSold",
+        )
+    return int(number)
+
+
+def _country_code(raw: Any) -> str:
+    if raw is None:
+        raise reject(
+            "MISSING_FIELD",
+            "countryCode is required (set it per record or in defaults.countryCode)",
+            "countryCode",
+        )
+    text = str(raw).strip().replace("_", "-")
+    # A locale such as en-US carries the country last.
+    code = text.rsplit("-", 1)[-1].upper() if "-" in text else text.upper()
+    if code not in COUNTRY_CODES:
+        raise reject(
+            "INVALID_COUNTRY",
+            f"countryCode {text[:16]!r} is not an ISO 3166-1 alpha-2 code",
+            "countryCode",
+        )
+    return code
+
+
+def _source(raw: Any, default: str) -> str:
+    if raw is None:
+        return default
+    text = str(raw).strip().upper()
+    if text not in SOURCES:
+        raise reject(
+            "INVALID_SOURCE",
+            f"source {text[:32]!r} must be SERVER_TO_SERVER or AMAZON_AD_TAG",
+            "source",
+        )
+    return text
+
+
+def _advertiser_id(raw: Any, default: str | None) -> str:
+    value = raw if raw is not None else default
+    if value is None:
+        raise reject(
+            "MISSING_FIELD",
+            "advertiserId is required (set it per record or with the advertiser_id setting)",
+            "advertiserId",
+        )
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not text.isascii():
+        raise reject(
+            "INVALID_ADVERTISER_ID",
+            f"advertiserId {text[:32]!r} must be a numeric DSP advertiser ID",
+            "advertiserId",
+        )
+    return text
+
+
+def _dedupe_id(raw: Any, seed: str) -> str:
+    if raw is not None and not isinstance(raw, (bool, dict, list)):
+        text = str(raw).strip()
+        if text:
+            return text[:256]
+    return "tadc-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+
+
+def dedupe_seed(stream: str, record: Mapping[str, Any], key_properties: Sequence[str]) -> str:
+    """What the derived dedupe ID hashes: stream + key values, or stream + content.
+
+    `_sdc_*` metadata changes from run to run, so it never takes part.
+    """
+    if key_properties:
+        content: Any = [record.get(k) for k in key_properties]
+    else:
+        content = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
+    return stream + "\x1f" + json.dumps(content, sort_keys=True, default=str)
+
+
+def _flag(raw: Any, field_name: str) -> bool:
+    if raw is None:
+        return False
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise reject("INVALID_FLAG", f"{field_name} must be true or false", field_name)
+
+
+def _match_keys(
+    fields: Mapping[str, Any],
+    rules: ApiRules,
+    country: str | None,
+    user_identifier_type: str | None,
+) -> list[tuple[str, str]]:
+    keys: dict[str, str] = {}
+    for field_name, key_type in MATCH_KEY_FIELDS.items():
+        raw = fields.get(field_name)
+        if raw is None:
+            continue
+        prepared = identity.prepare(key_type, raw, api=rules.api, country=country)
+        if prepared is not None:
+            keys.setdefault(key_type, prepared)
+    identifier = fields.get("userIdentifier")
+    if identifier is not None:
+        key_type = user_identifier_type or (
+            identity.infer_type(identifier) if isinstance(identifier, str) else None
+        )
+        if key_type is None and isinstance(identifier, int) and not isinstance(identifier, bool):
+            key_type = "PHONE"
+        if key_type is None:
+            if not keys:
+                raise reject(
+                    "UNKNOWN_IDENTIFIER_TYPE",
+                    "the type of userIdentifier cannot be inferred; set user_identifier_type",
+                    "userIdentifier",
+                )
+        elif key_type not in keys:
+            prepared = identity.prepare(key_type, identifier, api=rules.api, country=country)
+            if prepared is not None:
+                keys[key_type] = prepared
+    if not keys:
+        raise reject(
+            "MISSING_MATCH_KEY",
+            "no usable match key (email, phone, name, address, MAID, ...) after normalization",
+            "matchKeys",
+        )
+    return list(keys.items())[: rules.max_match_keys]

@@ -1,0 +1,161 @@
+"""Delivery: batches go out concurrently while input is read; answers settle every event.
+
+At most `max_concurrent_requests` requests are in flight; when all slots are busy the reader
+waits, which bounds memory by batch size x concurrency whatever the input size.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from target_amazon_dsp_conversions.apis.base import ConversionApi, OutgoingRequest
+from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
+from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
+from target_amazon_dsp_conversions.http_client import Transport
+
+logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
+
+
+class Outcomes:
+    """Where delivery reports each event's fate (implemented by the run)."""
+
+    def accepted(self, events: list[PendingEvent]) -> None:
+        """Amazon accepted these events."""
+        raise NotImplementedError
+
+    def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
+        """Amazon refused this event for good."""
+        raise NotImplementedError
+
+    def undelivered(self, events: list[PendingEvent], failure: str) -> None:
+        """These events could be neither delivered nor refused."""
+        raise NotImplementedError
+
+
+class Delivery:
+    """Batches events and sends them on a pool of worker threads."""
+
+    def __init__(
+        self,
+        *,
+        api: ConversionApi,
+        transport: Transport,
+        build_request: Callable[[tuple[str, str], list[bytes]], OutgoingRequest],
+        outcomes: Outcomes,
+        max_in_flight: int,
+        on_sent: Callable[[int], None],
+    ) -> None:
+        """Start the worker pool."""
+        self._api = api
+        self._transport = transport
+        self._build_request = build_request
+        self._outcomes = outcomes
+        self._on_sent = on_sent
+        self._batcher = Batcher(api.max_events_per_request)
+        self._lock = threading.Lock()  # guards the batcher: the ticker flushes too
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="upload")
+        self._in_flight: set[Future[None]] = set()
+        self._last_add = time.monotonic()
+        self.failure: UserError | None = None
+
+    def add(self, event: PendingEvent, key: tuple[str, str]) -> None:
+        """Queue an event; sends the batches it completes. Raises once delivery has failed."""
+        if self.failure is not None:
+            raise self.failure
+        with self._lock:
+            ready = self._batcher.add(key, event)
+            self._last_add = time.monotonic()
+        for batch in ready:
+            self._submit(batch)
+
+    def flush(self) -> None:
+        """Send every partial batch now."""
+        with self._lock:
+            ready = self._batcher.take_all()
+        for batch in ready:
+            self._submit(batch)
+
+    def flush_if_idle(self, idle_seconds: float) -> None:
+        """Send partial batches when no event came for a while (a slow tap, a pending STATE)."""
+        with self._lock:
+            idle = time.monotonic() - self._last_add >= idle_seconds
+        if idle and self.failure is None:
+            self.flush()
+
+    def wait(self) -> None:
+        """Block until every request in flight is answered."""
+        while True:
+            with self._lock:
+                pending = list(self._in_flight)
+            if not pending:
+                return
+            for future in pending:
+                future.result()
+
+    def close(self) -> None:
+        """Stop the pool (after `wait`, or to abandon)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting in partial batches."""
+        with self._lock:
+            return len(self._batcher)
+
+    def _submit(self, batch: Batch) -> None:
+        if self.failure is not None:
+            self._outcomes.undelivered(batch.events, str(self.failure))
+            return
+        self._slots.acquire()
+        future = self._pool.submit(self._deliver, batch)
+        with self._lock:
+            self._in_flight.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._in_flight.discard(future)
+        self._slots.release()
+
+    def _deliver(self, batch: Batch) -> None:
+        try:
+            self._send(batch.key, batch.events)
+        except UserError as exc:
+            self.failure = self.failure or exc
+            self._outcomes.undelivered(batch.events, str(exc))
+        except Exception as exc:  # a bug must not lose the records' accounting
+            logger.exception("Unexpected error while delivering a batch")
+            failure = DeliveryError(f"unexpected error: {type(exc).__name__}")
+            self.failure = self.failure or failure
+            self._outcomes.undelivered(batch.events, str(failure))
+
+    def _send(self, key: tuple[str, str], events: list[PendingEvent]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        request = self._build_request(key, [e.encoded for e in events])
+        self._on_sent(len(events))
+        answer = self._transport.send(request)
+        if 200 <= answer.status < 300:  # noqa: PLR2004
+            results = self._api.read_multi_status(answer.body, len(events))
+            accepted = []
+            for event, problems in zip(events, results):
+                if problems is None:
+                    accepted.append(event)
+                else:
+                    self._outcomes.rejected(event, problems)
+            self._outcomes.accepted(accepted)
+        elif answer.status == 413 and len(events) > 1:  # noqa: PLR2004
+            # Too large for Amazon: halve and resend; nothing of it was accepted.
+            middle = len(events) // 2
+            logger.info("HTTP 413 for %d events; splitting the request", len(events))
+            self._send(key, events[:middle])
+            self._send(key, events[middle:])
+        else:
+            problem = self._api.read_error(answer.status, answer.body)
+            for event in events:
+                self._outcomes.rejected(event, [problem])

@@ -1,0 +1,200 @@
+"""HTTP transport: one request with auth and retries, or a dry-run file instead of the network."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+import requests
+
+from target_amazon_dsp_conversions.apis.base import OutgoingRequest
+from target_amazon_dsp_conversions.auth import AccessTokens
+from target_amazon_dsp_conversions.errors import DeliveryError
+
+logger = logging.getLogger("target-amazon-dsp-conversions.http")
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What delivery needs of an answer: status and parsed JSON body."""
+
+    status: int
+    body: Any
+
+
+class Transport(Protocol):
+    """Sends one request; returns the final answer or raises DeliveryError."""
+
+    def send(self, request: OutgoingRequest) -> Response:
+        """Send with whatever retries the transport does."""
+        ...
+
+
+class Counters(Protocol):
+    """Where the transport reports requests and retries."""
+
+    def count_request(self) -> None:
+        """One HTTP request went out."""
+        ...
+
+    def count_retry(self) -> None:
+        """One request is being retried."""
+        ...
+
+
+class HttpTransport:
+    """requests sessions (one per thread), Bearer auth, retries with backoff, 401 refresh."""
+
+    def __init__(
+        self,
+        *,
+        tokens: AccessTokens,
+        counters: Counters,
+        timeout: float,
+        max_retries: int,
+        stopping: threading.Event,
+        pool_size: int,
+    ) -> None:
+        """`stopping` interrupts backoff waits when the run is being shut down."""
+        self._tokens = tokens
+        self._counters = counters
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._stopping = stopping
+        self._pool_size = pool_size
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+    def send(self, request: OutgoingRequest) -> Response:
+        """Send; retry 429, 5xx, timeouts and connection errors; refresh the token once on 401."""
+        retries = 0
+        refreshed = False
+        token = self._tokens.current()
+        while True:
+            if self._stopping.is_set():
+                raise DeliveryError("stopped before the request was acknowledged")
+            headers = dict(request.headers)
+            headers["Authorization"] = f"Bearer {token}"
+            self._counters.count_request()
+            try:
+                answer = self._session().request(
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    headers=headers,
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as exc:
+                problem, delay = type(exc).__name__, None
+            else:
+                status = answer.status_code
+                if status == 401:  # noqa: PLR2004
+                    if refreshed:
+                        raise DeliveryError(
+                            f"{request.method} {_path(request.url)} answered 401 again right "
+                            "after a token refresh; check the app's access to this advertiser"
+                        )
+                    refreshed = True
+                    token = self._tokens.refresh_after_401(token)
+                    continue
+                if status not in RETRIED_STATUSES:
+                    return Response(status, _json(answer))
+                problem, delay = f"HTTP {status}", _retry_after(answer)
+            retries += 1
+            if retries > self._max_retries:
+                raise DeliveryError(
+                    f"{request.method} {_path(request.url)} failed after {self._max_retries} "
+                    f"retries (last: {problem})"
+                )
+            if delay is None:
+                # Full jitter keeps concurrent workers from retrying in lockstep.
+                delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries))
+            self._counters.count_retry()
+            logger.info(
+                "%s %s: %s; retry %d of %d in %.2f s",
+                request.method, _path(request.url), problem, retries, self._max_retries, delay,
+            )  # fmt: skip
+            if self._stopping.wait(delay):
+                raise DeliveryError("stopped before the request was acknowledged")
+            token = self._tokens.current()
+
+
+class DryRunTransport:
+    """Writes each request to a JSONL file, secrets redacted, and answers as if all was accepted."""
+
+    def __init__(self, path: str, counters: Counters) -> None:
+        """Truncate the file: a dry run shows one run's requests."""
+        self._file: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        self._lock = threading.Lock()
+        self._counters = counters
+
+    def send(self, request: OutgoingRequest) -> Response:
+        """Record the request that would have been sent."""
+        headers = dict(request.headers)
+        headers["Authorization"] = "Bearer <redacted>"
+        line = json.dumps(
+            {
+                "method": request.method,
+                "url": request.url,
+                "headers": headers,
+                "body": json.loads(request.body),
+            },
+            separators=(",", ":"),
+        )
+        with self._lock:
+            self._counters.count_request()
+            self._file.write(line + "\n")
+            self._file.flush()
+        return Response(207, {})
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def _json(answer: requests.Response) -> Any:
+    if not answer.content:
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        return None
+
+
+def _retry_after(answer: requests.Response) -> float | None:
+    value = answer.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        moment = email.utils.parsedate_to_datetime(value) if value else None
+        if moment is None:
+            return None
+        seconds = moment.timestamp() - time.time()
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+def _path(url: str) -> str:
+    # Log the path only: hosts are configuration, and query strings could carry anything.
+    return "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]

@@ -1,0 +1,122 @@
+"""Record -> conversion fields: where each conversion field is looked up in a record.
+
+With no `mapping`, the column names of SPEC §3 work as they are; `mapping` replaces the lookup
+of a field with one property path (dotted for nested objects) and `defaults` fills gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# Conversion field -> record properties tried in order (the first present wins).
+CONVERSION_FIELDS: dict[str, tuple[str, ...]] = {
+    "eventTime": ("eventTime", "event_time", "timestamp"),
+    "conversionType": ("conversionType", "eventType", "conversion_type", "event_type"),
+    "name": ("name", "eventName", "event_name"),
+    "conversionDefinitionId": ("conversionDefinitionId", "conversion_definition_id"),
+    "conversionValue": ("conversionValue", "eventValue", "value", "conversion_value"),
+    "currency": ("currency", "currencyCode", "currency_code"),
+    "unitsSold": ("unitsSold", "units_sold", "quantity"),
+    "countryCode": ("countryCode", "country_code", "country"),
+    "source": ("source", "eventAttributionSource"),
+    "advertiserId": ("advertiserId", "advertiser_id"),
+    "dedupeId": ("dedupeId", "eventId", "clientDedupeId", "dedupe_id", "event_id"),
+    "userIdentifier": ("userIdentifier", "userId", "user_identifier"),
+    # Match keys.
+    "email": ("email",),
+    "phone": ("phone",),
+    "firstName": ("firstName", "first_name"),
+    "lastName": ("lastName", "last_name"),
+    "address": ("address",),
+    "city": ("city",),
+    "state": ("state",),
+    "postalCode": ("postalCode", "postal_code"),
+    "maid": ("maid",),
+    "rampId": ("rampId", "ramp_id"),
+    "matchId": ("matchId", "match_id"),
+    "limitedDataUse": ("limitedDataUse", "limited_data_use"),
+    # Events API only.
+    "ipAddress": ("ipAddress", "ip_address"),
+    "amazonUserData": ("amazonUserData", "amazon_user_data"),
+    "amazonAdStorage": ("amazonAdStorage", "amazon_ad_storage"),
+    "tcf": ("tcf",),
+    "gpp": ("gpp",),
+    "eventSource": ("eventSource", "event_source"),
+    "dataSetName": ("dataSetName", "data_set_name"),
+    "customData": ("customData", "custom_data"),
+}
+
+MATCH_KEY_FIELDS: dict[str, str] = {
+    "email": "EMAIL",
+    "phone": "PHONE",
+    "firstName": "FIRST_NAME",
+    "lastName": "LAST_NAME",
+    "address": "ADDRESS",
+    "city": "CITY",
+    "state": "STATE",
+    "postalCode": "POSTAL",
+    "maid": "MAID",
+    "rampId": "RAMP_ID",
+    "matchId": "MATCH_ID",
+}
+
+Getter = Callable[[Mapping[str, Any]], Any]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _first_present(properties: tuple[str, ...]) -> Getter:
+    def get(record: Mapping[str, Any]) -> Any:
+        for name in properties:
+            value = record.get(name)
+            if not _is_missing(value):
+                return value
+        return None
+
+    return get
+
+
+def _path(path: str) -> Getter:
+    parts = path.split(".")
+
+    def get(record: Mapping[str, Any]) -> Any:
+        # A flattened record (flattening_enabled) carries the dotted name as one key.
+        if path in record:
+            return record[path]
+        value: Any = record
+        for part in parts:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(part)
+        return value
+
+    return get
+
+
+class RecordMapping:
+    """The lookups of one stream, compiled once so that each record costs a few dict reads."""
+
+    def __init__(self, mapping: Mapping[str, str], defaults: Mapping[str, Any]) -> None:
+        """Compile a getter per conversion field."""
+        self._getters: list[tuple[str, Getter, Any]] = [
+            (
+                field,
+                _path(mapping[field]) if field in mapping else _first_present(candidates),
+                defaults.get(field),
+            )
+            for field, candidates in CONVERSION_FIELDS.items()
+        ]
+
+    def extract(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Conversion field -> raw value, for the fields the record (or a default) has."""
+        fields: dict[str, Any] = {}
+        for field, get, default in self._getters:
+            value = get(record)
+            if _is_missing(value):
+                value = default
+            if value is not None:
+                fields[field] = value
+        return fields

@@ -1,0 +1,55 @@
+"""Singer input reading that never echoes input lines (they hold personal data) in errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+
+logger = logging.getLogger("target-amazon-dsp-conversions")
+
+
+class SafeSingerReader(SingerReader):
+    """Counts lines, names them in errors, and skips unknown message types with a warning."""
+
+    def __init__(self) -> None:
+        """Start counting at line 0."""
+        super().__init__()
+        self.line_number = 0
+        self._unknown_types: set[str] = set()
+
+    def deserialize_json(self, line: str) -> dict:
+        """Parse one line; a broken line is named by number, not by content."""
+        self.line_number += 1
+        try:
+            message = json.loads(line, parse_float=Decimal)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputLine(
+                f"input line {self.line_number} is not valid JSON ({exc.msg} at column "
+                f"{exc.colno}); nothing after it was read"
+            ) from None
+        if not isinstance(message, dict):
+            raise InvalidInputLine(
+                f"input line {self.line_number} is not a Singer message (a JSON object)"
+            )
+        return message
+
+    def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
+        """Name what is missing, not the line's content."""
+        missing = requires - set(line_dict)
+        if missing:
+            raise InvalidInputLine(
+                f"input line {self.line_number} ({line_dict.get('type', 'no type')}) lacks "
+                f"{', '.join(sorted(missing))}"
+            )
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        """Singer allows new message types; skipping them loses no record."""
+        kind = str(message_dict.get("type"))[:40]
+        if kind not in self._unknown_types:
+            self._unknown_types.add(kind)
+            logger.warning("Skipping Singer messages of unknown type %r", kind)
+

@@ -1,0 +1,1121 @@
+"""An in-process HTTP emulator of the Amazon Ads APIs the target talks to.
+
+It serves Login with Amazon (token + authorize), ``GET /v2/profiles``, the DSP
+Conversions API (eventData, list, create definitions) and the Events API, checks
+requests against the test-tree copies of Amazon's OpenAPI schemas, records what it
+received and accepted, and injects faults (429, 5xx, drops, hangs, expiring tokens).
+Behaviour follows ``shared/reference/amazon-ads-api.md``; where Amazon is silent the
+choices are documented on the method that makes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import contextlib
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from requests.structures import CaseInsensitiveDict
+
+from ..openapi_schemas import validator
+
+DSP_EVENT_TYPE = "application/vnd.dspconversioneventimport.v1+json"
+DSP_DEFINITION_TYPE = "application/vnd.dspconversiondefinition.v1+json"
+DSP_DEFINITION_TYPE_V2 = "application/vnd.dspconversiondefinition.v2+json"
+JSON_TYPE = "application/json"
+LWA_SCOPE = "advertising::campaign_management"
+PERM_VIEW = "event_manager_view"
+PERM_EDIT = "event_manager_edit"
+
+INVALID_GRANT_MESSAGE = (
+    "The request has an invalid grant parameter : refresh_token. "
+    "User may have revoked or didn't grant the permission."
+)
+
+# DSP: every match key type except MAID is SHA-256 hashed (RAMP_ID too, per SPEC §4).
+DSP_HASHED_TYPES = frozenset(
+    {"ADDRESS", "CITY", "EMAIL", "FIRST_NAME", "LAST_NAME", "PHONE", "POSTAL", "RAMP_ID", "STATE"}
+)
+# Events API: raw types (MAID, RAMP_ID, MATCH_ID, REAL_ID, ...) are not checked.
+EVENTS_HASHED_TYPES = frozenset(
+    {"ADDRESS", "CITY", "EMAIL", "FIRST_NAME", "LAST_NAME", "PHONE", "POSTAL", "STATE"}
+)
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+DSP_MAX_AGE = timedelta(days=7)
+DSP_MAX_FUTURE = timedelta(hours=1)
+EVENTS_MAX_AGE = timedelta(days=21)
+
+_DSP_PATH = re.compile(r"^/accounts/([^/]+)/dsp/conversionDefinitions(/eventData|/list)?/?$")
+
+# Events API ErrorCode enum values per HTTP status (5xx bodies take any string).
+_EVENTS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    413: "CONTENT_TOO_LARGE",
+    415: "BAD_REQUEST",  # the spec's ErrorCode enum has no media-type code
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+
+_MARKETPLACES = {
+    "US": ("ATVPDKIKX0DER", "USD", "America/Los_Angeles"),
+    "CA": ("A2EUQ1WTGCTBG2", "CAD", "America/Los_Angeles"),
+    "MX": ("A1AM78C64UM0Y8", "MXN", "America/Los_Angeles"),
+    "GB": ("A1F83G8C2ARO7P", "GBP", "Europe/London"),
+    "DE": ("A1PA6795UKMFR9", "EUR", "Europe/Paris"),
+    "FR": ("A13V1IB3VIYZZH", "EUR", "Europe/Paris"),
+    "IT": ("APJ6JRA9NG5V4", "EUR", "Europe/Paris"),
+    "ES": ("A1RKKUPIHCS9HS", "EUR", "Europe/Paris"),
+    "JP": ("A1VC38T7YXB528", "JPY", "Asia/Tokyo"),
+}
+
+
+@dataclass
+class Faults:
+    """Fault injection settings; all off by default. Counters run over API requests only."""
+
+    latency_seconds: float = 0.0
+    every_nth_429: int = 0
+    retry_after: str | None = "1"
+    every_nth_5xx: int = 0
+    status_5xx: int = 503
+    drop_every_nth: int = 0
+    hang_every_nth: int = 0
+    hang_seconds: float = 30.0
+    token_expires_after_requests: int | None = None
+    max_body_bytes: int | None = None
+    fail_first_n: int = 0
+    fail_status: int = 503
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received, with the status answered (0 = connection dropped)."""
+
+    method: str
+    path: str
+    headers: CaseInsensitiveDict[str]
+    body: Any
+    status: int
+    query: dict[str, list[str]] = field(default_factory=dict)
+    raw_size: int = 0
+    received_at: float = 0.0
+
+
+@dataclass
+class Advertiser:
+    """A DSP advertiser account with its profile and Events Manager permissions."""
+
+    advertiser_id: str
+    profile_id: str | None
+    country: str = "US"
+    permissions: frozenset[str] = frozenset({PERM_VIEW, PERM_EDIT})
+    name: str = ""
+
+
+@dataclass
+class _AccessToken:
+    refresh_token: str
+    expires_at: float
+    uses: int = 0
+
+
+@dataclass
+class _Incoming:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: CaseInsensitiveDict[str]
+    raw: bytes
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    drop: bool = False
+
+
+def _json_response(
+    status: int, doc: Any, content_type: str = JSON_TYPE, headers: Iterable[tuple[str, str]] = ()
+) -> _Response:
+    body = json.dumps(doc).encode()
+    return _Response(status, body, [("Content-Type", content_type), *headers])
+
+
+def _media_type(headers: CaseInsensitiveDict[str]) -> str:
+    """Content-Type without parameters such as charset, lower-cased."""
+    return (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 string with offset, else None."""
+    if not isinstance(value, str) or "T" not in value.upper():
+        return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None  # Amazon's date-time needs an offset; a naive time is ambiguous
+    return parsed.astimezone(timezone.utc)
+
+
+def _schema_violations(api: str, schema: str, body: Any) -> list[Any]:
+    """jsonschema errors of ``body`` (numbers as Decimal, formats unchecked)."""
+    doc = json.loads(json.dumps(body), parse_float=Decimal)
+    return list(validator(api, schema, False).iter_errors(doc))
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256  # many concurrent client connections in load tests
+
+    def __init__(self, address: tuple[str, int], emulator: AmazonAdsEmulator) -> None:
+        super().__init__(address, _Handler)
+        self.emulator = emulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, lets the emulator answer it, writes the answer (keep-alive)."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: test output should not be flooded with access logs."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _dispatch(self) -> None:
+        split = urlsplit(self.path)
+        incoming = _Incoming(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers=CaseInsensitiveDict(self.headers.items()),
+            raw=self._read_body(),
+        )
+        try:
+            response = self.server.emulator._handle(incoming)
+        except Exception as exc:  # an emulator bug must show up as a 500, not a hang-up
+            traceback.print_exc()
+            body = json.dumps({"message": f"emulator error: {exc!r}"}).encode()
+            response = _Response(500, body, [("Content-Type", JSON_TYPE)])
+        if response.drop:
+            # Simulate a connection lost mid-request: no status line at all.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. its timeout fired)
+
+    do_GET = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_DELETE = _dispatch
+    do_PATCH = _dispatch
+
+
+class AmazonAdsEmulator:
+    """Amazon Ads API emulator on 127.0.0.1; see the module docstring."""
+
+    def __init__(self, port: int = 0, *, host: str = "127.0.0.1", with_defaults: bool = True):
+        self.host = host
+        self.port = port
+        self.client_id = "amzn1.application-oa2-client.test"
+        self.client_secret = "test-client-secret"
+        self.refresh_tokens: set[str] = {"Atzr|test-refresh-token"}
+        self.revoked_refresh_tokens: set[str] = set()
+        self.token_ttl_seconds: float = 3600
+        self.faults = Faults()
+        self.poison_ids: dict[str, tuple[str, str]] = {}
+        self.authorize_denied = False
+        self.advertisers: dict[str, Advertiser] = {}
+        self.definitions: dict[str, list[dict[str, Any]]] = {}
+
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._access_tokens: dict[str, _AccessToken] = {}
+        self._auth_codes: dict[str, dict[str, str]] = {}
+        self._requests: list[RecordedRequest] = []
+        self._accepted: list[dict[str, Any]] = []
+        self._rejected: list[dict[str, Any]] = []
+        self._api_count = 0
+        self._definition_seq = 0
+        if with_defaults:
+            self._add_defaults()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> AmazonAdsEmulator:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), self)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"amazon-ads-emulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hanging handlers are woken so they end quickly."""
+        self._stopping.set()
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> AmazonAdsEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:PORT`` (use as the target's ``api_url``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        """LwA token endpoint (use as the target's ``auth_url``)."""
+        return self.url + "/auth/o2/token"
+
+    @property
+    def authorize_url(self) -> str:
+        """LwA consent page that issues authorization codes."""
+        return self.url + "/ap/oa"
+
+    # ------------------------------------------------------------------ fixtures
+    def _add_defaults(self) -> None:
+        self.add_advertiser("1234567890", profile_id="3333333333", name="Test Advertiser")
+        for name, ctype, source, stype, def_id in (
+            ("purchase", "OFF_AMAZON_PURCHASES", "SERVER_TO_SERVER", "OFFLINE", "cd-purchase"),
+            ("signup", "SIGN_UP", "SERVER_TO_SERVER", "OFFLINE", "cd-signup"),
+            ("lead", "LEAD", "SERVER_TO_SERVER", "OFFLINE", "cd-lead"),
+            (
+                "add_to_cart",
+                "ADD_TO_SHOPPING_CART",
+                "SERVER_TO_SERVER",
+                "OFFLINE",
+                "cd-add-to-cart",
+            ),
+            ("web_purchase", "OFF_AMAZON_PURCHASES", "AMAZON_AD_TAG", "WEBSITE", "cd-web-purchase"),
+        ):
+            self.add_definition("1234567890", name, ctype, source, stype, definition_id=def_id)
+        self.add_advertiser("2222222222", profile_id="4444444444", name="Second Advertiser")
+        self.add_definition("2222222222", "purchase", definition_id="cd-2222-purchase")
+        self.add_advertiser(
+            "5555555555", profile_id="6666666666", permissions=(PERM_VIEW,), name="View Only"
+        )
+        self.add_definition("5555555555", "purchase", definition_id="cd-5555-purchase")
+
+    def add_advertiser(
+        self,
+        advertiser_id: str,
+        profile_id: str | None = None,
+        country: str = "US",
+        permissions: Iterable[str] = (PERM_VIEW, PERM_EDIT),
+        name: str = "",
+    ) -> Advertiser:
+        """Register a DSP advertiser (numeric string) and, optionally, its profile."""
+        adv = Advertiser(
+            advertiser_id=str(advertiser_id),
+            profile_id=None if profile_id is None else str(profile_id),
+            country=country.upper(),
+            permissions=frozenset(permissions),
+            name=name or f"Advertiser {advertiser_id}",
+        )
+        with self._lock:
+            self.advertisers[adv.advertiser_id] = adv
+            self.definitions.setdefault(adv.advertiser_id, [])
+        return adv
+
+    def add_definition(
+        self,
+        advertiser_id: str,
+        name: str,
+        conversion_type: str = "OFF_AMAZON_PURCHASES",
+        source: str = "SERVER_TO_SERVER",
+        source_type: str = "OFFLINE",
+        *,
+        definition_id: str | None = None,
+        counting_method: str = "EVERY",
+        value: float = 0.0,
+    ) -> str:
+        """Add a conversion definition (``ConversionDefinitionV1``); returns its id."""
+        with self._lock:
+            if definition_id is None:
+                self._definition_seq += 1
+                definition_id = f"cd-{self._definition_seq:06d}"
+            now = _now_iso()
+            self.definitions.setdefault(str(advertiser_id), []).append(
+                {
+                    "conversionDefinitionId": definition_id,
+                    "name": name,
+                    "conversionType": conversion_type,
+                    "source": source,
+                    "sourceType": source_type,
+                    "countingMethod": counting_method,
+                    "value": float(value),
+                    "createTime": now,
+                    "lastUpdatedTime": now,
+                    "createdBy": {"accountId": str(advertiser_id), "name": "emulator"},
+                }
+            )
+        return definition_id
+
+    def issue_access_token(self, refresh_token: str = "Atzr|test-refresh-token") -> str:
+        """Mint a valid access token directly (skips the token endpoint in tests)."""
+        token = "Atza|" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._access_tokens[token] = _AccessToken(
+                refresh_token, time.time() + self.token_ttl_seconds
+            )
+        return token
+
+    def target_config(self, **overrides: Any) -> dict[str, Any]:
+        """A target config pointing at this emulator with the default credentials."""
+        config: dict[str, Any] = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": next(iter(sorted(self.refresh_tokens)), ""),
+            "api_url": self.url,
+            "auth_url": self.token_url,
+            "advertiser_id": "1234567890",
+            "profile_id": "3333333333",
+        }
+        config.update(overrides)
+        return config
+
+    # ------------------------------------------------------------------ ledger
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received (faulted ones too), in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def accepted(self) -> list[dict[str, Any]]:
+        """Accepted event payloads, tagged with ``_api`` and ``_advertiser``."""
+        with self._lock:
+            return list(self._accepted)
+
+    @property
+    def rejected(self) -> list[dict[str, Any]]:
+        """Per-item errors returned in 207 responses."""
+        with self._lock:
+            return list(self._rejected)
+
+    def accepted_ids(self) -> collections.Counter[str | None]:
+        """Dedupe id (clientDedupeId / eventId) -> number of times accepted."""
+        with self._lock:
+            return collections.Counter(
+                e.get("clientDedupeId") if e["_api"] == "dsp" else e.get("eventId")
+                for e in self._accepted
+            )
+
+    def reset_ledger(self) -> None:
+        """Forget recorded requests, accepted and rejected events, and restart fault counters."""
+        with self._lock:
+            self._requests.clear()
+            self._accepted.clear()
+            self._rejected.clear()
+            self._api_count = 0
+
+    # ------------------------------------------------------------------ dispatch
+    def _sleep(self, seconds: float) -> None:
+        # Interruptible so stop() is not held up by a hanging handler.
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _handle(self, req: _Incoming) -> _Response:
+        body = self._parse_body(req)
+        path = req.path
+        if path == "/auth/o2/token" and req.method == "POST":
+            response = self._token(req, body)
+        elif path == "/ap/oa" and req.method == "GET":
+            response = self._authorize(req)
+        else:
+            api = self._api_kind(req)
+            response = (
+                self._api(req, body, api)
+                if api
+                else _json_response(404, {"code": "NOT_FOUND", "message": f"No route {path}"})
+            )
+        with self._lock:
+            self._requests.append(
+                RecordedRequest(
+                    method=req.method,
+                    path=req.path,
+                    headers=req.headers,
+                    body=body,
+                    status=0 if response.drop else response.status,
+                    query=req.query,
+                    raw_size=len(req.raw),
+                    received_at=time.time(),
+                )
+            )
+        return response
+
+    @staticmethod
+    def _parse_body(req: _Incoming) -> Any:
+        """Parsed JSON, a dict of form fields (first values), or None."""
+        if not req.raw:
+            return None
+        if _media_type(req.headers) == "application/x-www-form-urlencoded":
+            form = parse_qs(req.raw.decode("utf-8", "replace"), keep_blank_values=True)
+            return {k: v[0] for k, v in form.items()}
+        try:
+            return json.loads(req.raw)
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _api_kind(req: _Incoming) -> str | None:
+        if req.path == "/v2/profiles" and req.method == "GET":
+            return "profiles"
+        if req.path == "/adsApi/v1/create/events" and req.method == "POST":
+            return "events"
+        if req.method == "POST" and _DSP_PATH.match(req.path):
+            return "dsp"
+        return None
+
+    # ------------------------------------------------------------------ error bodies
+    def _error(
+        self,
+        api: str,
+        status: int,
+        message: str | None = None,
+        *,
+        content_type: str = JSON_TYPE,
+        errors: list[dict[str, str]] | None = None,
+        code: str | None = None,
+    ) -> _Response:
+        """An error body in the API's own shape (DspErrorV1, Events *ResponseContent, v2)."""
+        text = message or HTTPStatus(status).phrase
+        headers: list[tuple[str, str]] = []
+        if status == 429 and self.faults.retry_after is not None:
+            headers.append(("Retry-After", self.faults.retry_after))
+        doc: dict[str, Any]
+        if api == "dsp":
+            doc = {"message": text, "requestId": str(uuid.uuid4())}
+            if errors:
+                doc["errors"] = errors[:100]
+            return _json_response(status, doc, content_type, headers)
+        if api == "events":
+            default = "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST"
+            doc = {"code": code or _EVENTS_CODES.get(status, default), "message": text}
+            return _json_response(status, doc, JSON_TYPE, headers)
+        doc = {"code": code or HTTPStatus(status).name, "details": text}
+        return _json_response(status, doc, JSON_TYPE, headers)
+
+    # ------------------------------------------------------------------ LwA
+    def _token(self, req: _Incoming, form: Any) -> _Response:
+        """``POST /auth/o2/token``: refresh_token and authorization_code grants."""
+
+        def oauth_error(status: int, error: str, description: str) -> _Response:
+            return _json_response(status, {"error": error, "error_description": description})
+
+        auth = req.headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer"):
+            # Amazon rejects the token call when an API Bearer header leaks into it.
+            return oauth_error(400, "invalid_request", "Authorization header must not be Bearer")
+        if _media_type(req.headers) != "application/x-www-form-urlencoded" or not isinstance(
+            form, dict
+        ):
+            return oauth_error(400, "invalid_request", "Expected a form-encoded body")
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if auth.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(auth[6:].strip()).decode()
+                client_id, _, client_secret = decoded.partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return oauth_error(400, "invalid_request", "Malformed Basic credentials")
+        grant = form.get("grant_type")
+        if grant not in ("refresh_token", "authorization_code"):
+            return oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant!r}")
+        if client_id != self.client_id or client_secret != self.client_secret:
+            return oauth_error(401, "invalid_client", "Client authentication failed")
+
+        with self._lock:
+            if grant == "refresh_token":
+                refresh = form.get("refresh_token")
+                if not refresh:
+                    return oauth_error(400, "invalid_request", "Missing refresh_token")
+                if refresh not in self.refresh_tokens or refresh in self.revoked_refresh_tokens:
+                    return oauth_error(400, "invalid_grant", INVALID_GRANT_MESSAGE)
+            else:
+                code = self._auth_codes.pop(form.get("code") or "", None)
+                if (
+                    code is None
+                    or code["client_id"] != client_id
+                    or code["redirect_uri"] != form.get("redirect_uri")
+                ):
+                    return oauth_error(
+                        400,
+                        "invalid_grant",
+                        "The request has an invalid grant parameter : code",
+                    )
+                refresh = "Atzr|" + secrets.token_urlsafe(32)
+                self.refresh_tokens.add(refresh)
+            token = self.issue_access_token(refresh)
+        doc = {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": int(self.token_ttl_seconds),
+            "refresh_token": refresh,
+        }
+        return _json_response(200, doc, headers=[("Cache-Control", "no-store")])
+
+    def _authorize(self, req: _Incoming) -> _Response:
+        """``GET /ap/oa``: the consent page; redirects back with a code or an error."""
+        params = {k: v[0] for k, v in req.query.items()}
+        redirect_uri = params.get("redirect_uri")
+        if not redirect_uri:
+            html = b"<html><body><h1>400 Bad Request</h1>missing redirect_uri</body></html>"
+            return _Response(400, html, [("Content-Type", "text/html; charset=utf-8")])
+        answer: dict[str, str]
+        scopes = set((params.get("scope") or "").split())
+        if params.get("client_id") != self.client_id:
+            answer = {"error": "invalid_client", "error_description": "Unknown client_id"}
+        elif params.get("response_type") != "code":
+            answer = {"error": "unsupported_response_type", "error_description": "Use code"}
+        elif LWA_SCOPE not in scopes or not scopes <= {LWA_SCOPE, "profile"}:
+            answer = {"error": "invalid_scope", "error_description": f"Scope must be {LWA_SCOPE}"}
+        elif self.authorize_denied:
+            answer = {"error": "access_denied", "error_description": "The user denied access"}
+        else:
+            code = "ANcode" + secrets.token_urlsafe(16)
+            with self._lock:
+                self._auth_codes[code] = {
+                    "client_id": self.client_id,
+                    "redirect_uri": redirect_uri,
+                    "scope": params.get("scope", ""),
+                }
+            answer = {"code": code, "scope": params.get("scope", "")}
+        if "state" in params:
+            answer["state"] = params["state"]
+        parts = urlsplit(redirect_uri)
+        query = "&".join(q for q in (parts.query, urlencode(answer)) if q)
+        location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+        return _Response(302, b"", [("Location", location), ("Content-Type", "text/html")])
+
+    # ------------------------------------------------------------------ API common
+    def _api(self, req: _Incoming, body: Any, api: str) -> _Response:
+        """Faults first (like a gateway would), then auth, then the operation."""
+        faults = self.faults
+        with self._lock:
+            self._api_count += 1
+            n = self._api_count
+        ctype = JSON_TYPE
+        match = _DSP_PATH.match(req.path)
+        if api == "dsp" and match:
+            ctype = DSP_EVENT_TYPE if match.group(2) == "/eventData" else DSP_DEFINITION_TYPE
+
+        self._sleep(faults.latency_seconds)
+        if faults.drop_every_nth and n % faults.drop_every_nth == 0:
+            return _Response(0, drop=True)
+        if faults.hang_every_nth and n % faults.hang_every_nth == 0:
+            # Answer (if anyone still listens) with 504 so a hung request is never accepted.
+            self._sleep(faults.hang_seconds)
+            return self._error(api, 504, content_type=ctype)
+        if n <= faults.fail_first_n:
+            return self._error(api, faults.fail_status, content_type=ctype)
+        if faults.every_nth_429 and n % faults.every_nth_429 == 0:
+            return self._error(api, 429, "Too Many Requests", content_type=ctype)
+        if faults.every_nth_5xx and n % faults.every_nth_5xx == 0:
+            return self._error(api, faults.status_5xx, content_type=ctype)
+        if faults.max_body_bytes is not None and len(req.raw) > faults.max_body_bytes:
+            message = f"Request body of {len(req.raw)} bytes exceeds {faults.max_body_bytes}"
+            return self._error(api, 413, message, content_type=ctype)
+
+        problem = self._check_access_token(req.headers, faults)
+        if problem:
+            if api == "dsp":
+                err = [{"errorType": "UNAUTHORIZED", "message": problem}]
+                return self._error(api, 401, "Unauthorized", content_type=ctype, errors=err)
+            return self._error(api, 401, problem)
+
+        if api == "profiles":
+            return self._profiles(req)
+        if api == "events":
+            return self._events(req, body)
+        assert match is not None
+        return self._dsp(req, body, match.group(1), match.group(2) or "", ctype)
+
+    def _check_access_token(self, headers: CaseInsensitiveDict[str], faults: Faults) -> str | None:
+        """None when the Bearer token is ours and still valid, else why not."""
+        auth = headers.get("Authorization") or ""
+        if not auth.lower().startswith("bearer "):
+            return "Missing or malformed Authorization header"
+        with self._lock:
+            token = self._access_tokens.get(auth[7:].strip())
+            if token is None:
+                return "Invalid access token"
+            token.uses += 1
+            if time.time() >= token.expires_at:
+                return "Access token has expired"
+            limit = faults.token_expires_after_requests
+            if limit is not None and token.uses > limit:
+                return "Access token has expired"
+        return None
+
+    def _client_header(self, headers: CaseInsensitiveDict[str], name: str) -> tuple[int, str]:
+        """(0, "") when the client id header is right, else (status, message)."""
+        value = headers.get(name)
+        if not value:
+            return 400, f"Missing required header {name}"
+        if value != self.client_id:
+            return 401, f"{name} does not match the access token's client"
+        return 0, ""
+
+    # ------------------------------------------------------------------ profiles
+    def _profiles(self, req: _Incoming) -> _Response:
+        """``GET /v2/profiles``: one agency profile per advertiser that has one."""
+        status, message = self._client_header(req.headers, "Amazon-Advertising-API-ClientId")
+        if status:
+            return self._error("profiles", status, message)
+        with self._lock:
+            advertisers = list(self.advertisers.values())
+        profiles = []
+        for adv in advertisers:
+            if adv.profile_id is None:
+                continue
+            marketplace, currency, tz = _MARKETPLACES.get(adv.country, _MARKETPLACES["US"])
+            profiles.append(
+                {
+                    "profileId": int(adv.profile_id),
+                    "countryCode": adv.country,
+                    "currencyCode": currency,
+                    "timezone": tz,
+                    "accountInfo": {
+                        "marketplaceStringId": marketplace,
+                        "id": adv.advertiser_id,
+                        "type": "agency",
+                        "name": adv.name,
+                        "validPaymentMethod": True,
+                    },
+                }
+            )
+        return _json_response(200, profiles)
+
+    # ------------------------------------------------------------------ DSP
+    def _dsp(self, req: _Incoming, body: Any, account_id: str, op: str, ctype: str) -> _Response:
+        """Header, account, permission and media-type checks shared by the DSP operations."""
+
+        def fail(status: int, message: str, error_type: str = "INVALID_ARGUMENT") -> _Response:
+            err = [{"errorType": error_type, "message": message}]
+            return self._error("dsp", status, message, content_type=ctype, errors=err)
+
+        status, message = self._client_header(req.headers, "Amazon-Advertising-API-ClientId")
+        if status:
+            return fail(status, message, "UNAUTHORIZED" if status == 401 else "INVALID_ARGUMENT")
+        if account_id.upper().startswith("ENTITY"):
+            return fail(
+                400,
+                "DSP entity IDs are not supported for accountId; use the DSP advertiser ID.",
+            )
+        header_account = req.headers.get("Amazon-Ads-AccountId")
+        if header_account is not None and header_account != account_id:
+            return fail(400, "Amazon-Ads-AccountId header does not match the accountId in the path")
+        with self._lock:
+            adv = self.advertisers.get(account_id)
+        if adv is None:
+            return fail(403, f"No access to advertiser {account_id}", "FORBIDDEN")
+        scope = req.headers.get("Amazon-Advertising-API-Scope")
+        if scope is not None and scope != adv.profile_id:
+            return fail(
+                403, f"Profile {scope} has no access to advertiser {account_id}", "FORBIDDEN"
+            )
+        allowed = {ctype} if op else {DSP_DEFINITION_TYPE, DSP_DEFINITION_TYPE_V2}
+        if _media_type(req.headers) not in allowed:
+            return fail(
+                415,
+                f"Unsupported Content-Type {req.headers.get('Content-Type')!r}; "
+                f"use {' or '.join(sorted(allowed))}",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        if req.raw and body is None:
+            return fail(400, "Request body is not valid JSON")
+        needed = {PERM_EDIT} if op in ("/eventData", "") else {PERM_VIEW, PERM_EDIT}
+        schema = {
+            "/eventData": "BatchImportConversionEventDataRequestV1",
+            "/list": "ListConversionDefinitionsRequestV1",
+            "": "BatchCreateConversionDefinitionsRequestV1",
+        }[op]
+        if op == "/list" and body is None:
+            body = {}
+        problems = [
+            {
+                "errorType": "INVALID_ARGUMENT",
+                "fieldName": ".".join(map(str, err.absolute_path)) or "body",
+                "message": err.message,
+            }
+            for err in _schema_violations("dsp", schema, body)
+        ]
+        if problems:
+            return self._error(
+                "dsp", 400, "Request body failed validation", content_type=ctype, errors=problems
+            )
+        if not adv.permissions & needed:
+            return fail(403, f"Missing permission {' or '.join(sorted(needed))}", "FORBIDDEN")
+        if op == "/eventData":
+            return self._dsp_event_data(adv, body, ctype)
+        if op == "/list":
+            return self._dsp_list(adv, body, ctype)
+        return self._dsp_create(adv, body, ctype)
+
+    def _dsp_event_data(self, adv: Advertiser, body: dict[str, Any], ctype: str) -> _Response:
+        """Per-item checks (1-based indexes); the ledger records only this 207's outcome."""
+        source = body["source"]
+        now = datetime.now(timezone.utc)
+        success: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        with self._lock:
+            by_id = {
+                d["conversionDefinitionId"]: d for d in self.definitions.get(adv.advertiser_id, [])
+            }
+            for index, item in enumerate(body["eventData"], start=1):
+                errs = self._dsp_item_errors(item, by_id, source, now)
+                dedupe = item.get("clientDedupeId")
+                if errs:
+                    code = errs[0].pop("code")
+                    for extra in errs[1:]:
+                        extra.pop("code")
+                    failures.append(
+                        {
+                            "index": index,
+                            "code": code,
+                            "message": errs[0]["message"],
+                            "errors": errs,
+                        }
+                    )
+                    self._rejected.append(
+                        {
+                            "api": "dsp",
+                            "dedupe_id": dedupe,
+                            "code": code,
+                            "message": errs[0]["message"],
+                            "field": errs[0].get("fieldName"),
+                            "index": index,
+                            "advertiser": adv.advertiser_id,
+                        }
+                    )
+                    continue
+                success.append({"index": index, "message": "Success"})
+                self._accepted.append(
+                    {**item, "source": source, "_api": "dsp", "_advertiser": adv.advertiser_id}
+                )
+        doc: dict[str, Any] = {}
+        # Both arrays have minItems 1 in Amazon's schema, so an empty one is left out.
+        if success:
+            doc["success"] = success
+        if failures:
+            doc["error"] = failures
+        return _json_response(207, doc, ctype)
+
+    def _dsp_item_errors(
+        self,
+        item: dict[str, Any],
+        by_id: dict[str, dict[str, Any]],
+        source: str,
+        now: datetime,
+    ) -> list[dict[str, str]]:
+        """Sub-errors of one eventData item, each with a ``code`` to lift to the item."""
+        errs: list[dict[str, str]] = []
+
+        def add(code: str, field_name: str | None, message: str) -> None:
+            err = {"code": code, "errorType": code, "message": message}
+            if field_name:
+                err["fieldName"] = field_name
+            errs.append(err)
+
+        dedupe = item.get("clientDedupeId")
+        if dedupe is not None and dedupe in self.poison_ids:
+            code, message = self.poison_ids[dedupe]
+            add(code, None, message)
+        definition = by_id.get(item["conversionDefinitionId"])
+        if definition is None:
+            add(
+                "CONVERSION_DEFINITION_NOT_FOUND",
+                "conversionDefinitionId",
+                f"Conversion definition {item['conversionDefinitionId']} not found",
+            )
+        elif definition["source"] != source:
+            add(
+                "SOURCE_MISMATCH",
+                "source",
+                f"Conversion definition source {definition['source']} does not match "
+                f"request source {source}",
+            )
+        stamp = parse_timestamp(item["timestamp"])
+        if stamp is None:
+            add("INVALID_ARGUMENT", "timestamp", "timestamp is not a valid ISO 8601 date-time")
+        elif now - stamp > DSP_MAX_AGE:
+            add("INVALID_ARGUMENT", "timestamp", "timestamp is older than 7 days")
+        elif stamp - now > DSP_MAX_FUTURE:
+            add("INVALID_ARGUMENT", "timestamp", "timestamp is in the future")
+        for key in item["matchKeys"]:
+            if key["type"] in DSP_HASHED_TYPES and not all(
+                isinstance(v, str) and HEX64.match(v) for v in key["values"]
+            ):
+                add(
+                    "INVALID_ARGUMENT",
+                    "matchKeys",
+                    f"matchKeys {key['type']} value must be a lower-case SHA-256 hex digest",
+                )
+        return errs
+
+    def _dsp_list(self, adv: Advertiser, body: dict[str, Any], ctype: str) -> _Response:
+        """List definitions, filtered by id only, paged with an opaque ``nextToken``."""
+        max_results = int(body.get("maxResults", 10))
+        offset = 0
+        if body.get("nextToken"):
+            try:
+                offset = int(json.loads(base64.urlsafe_b64decode(body["nextToken"]))["offset"])
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                err = [
+                    {
+                        "errorType": "INVALID_ARGUMENT",
+                        "fieldName": "nextToken",
+                        "message": "Invalid nextToken",
+                    }
+                ]
+                return self._error("dsp", 400, "Invalid nextToken", content_type=ctype, errors=err)
+        with self._lock:
+            items = [dict(d) for d in self.definitions.get(adv.advertiser_id, [])]
+        for flt in body.get("filters", []):
+            wanted = set(flt["values"])
+            items = [d for d in items if d["conversionDefinitionId"] in wanted]
+        page = items[offset : offset + max_results]
+        doc: dict[str, Any] = {"conversionDefinitions": page, "maxResults": max_results}
+        if offset + max_results < len(items):
+            token = json.dumps({"offset": offset + max_results}).encode()
+            doc["nextToken"] = base64.urlsafe_b64encode(token).decode()
+        return _json_response(200, doc, ctype)
+
+    def _dsp_create(self, adv: Advertiser, body: list[dict[str, Any]], ctype: str) -> _Response:
+        """Create 1..10 definitions; duplicates (name + source) fail per item, 1-based."""
+        success: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        with self._lock:
+            taken = {(d["name"], d["source"]) for d in self.definitions.get(adv.advertiser_id, [])}
+            for index, item in enumerate(body, start=1):
+                problem: tuple[str, str, str] | None = None
+                if (item["name"], item["source"]) in taken:
+                    problem = (
+                        "DUPLICATE_NAME",
+                        "name",
+                        f"A definition named {item['name']!r} already exists for this source",
+                    )
+                elif item["source"] == "AMAZON_AD_TAG" and item["sourceType"] != "WEBSITE":
+                    problem = (
+                        "INVALID_ARGUMENT",
+                        "sourceType",
+                        "AMAZON_AD_TAG definitions must have sourceType WEBSITE",
+                    )
+                if problem:
+                    code, field_name, message = problem
+                    failures.append(
+                        {
+                            "index": index,
+                            "code": code,
+                            "message": message,
+                            "errors": [
+                                {"errorType": code, "fieldName": field_name, "message": message}
+                            ],
+                        }
+                    )
+                    continue
+                taken.add((item["name"], item["source"]))
+                new_id = self.add_definition(
+                    adv.advertiser_id,
+                    item["name"],
+                    item["conversionType"],
+                    item["source"],
+                    item["sourceType"],
+                    counting_method=item["countingMethod"],
+                    value=float(item["value"]),
+                )
+                success.append({"index": index, "conversionDefinitionId": new_id})
+        return _json_response(207, {"success": success, "error": failures}, ctype)
+
+    # ------------------------------------------------------------------ Events API
+    def _events(self, req: _Incoming, body: Any) -> _Response:
+        """``POST /adsApi/v1/create/events``; per-item results use 0-based indexes."""
+        status, message = self._client_header(req.headers, "Amazon-Ads-ClientId")
+        if status:
+            return self._error("events", status, message)
+        account = req.headers.get("Amazon-Ads-AccountId")
+        if not account:
+            return self._error("events", 400, "Missing required header Amazon-Ads-AccountId")
+        if account.upper().startswith("ENTITY") or not account.isdigit():
+            return self._error(
+                "events",
+                400,
+                "Amazon-Ads-AccountId must be the numeric DSP advertiser ID, not an entity ID",
+            )
+        with self._lock:
+            adv = self.advertisers.get(account)
+        if adv is None:
+            return self._error("events", 403, f"No access to advertiser {account}")
+        if not adv.permissions & {PERM_VIEW, PERM_EDIT}:
+            return self._error("events", 403, "Missing permission event_manager_view/edit")
+        if _media_type(req.headers) != JSON_TYPE:
+            return self._error(
+                "events", 415, f"Unsupported Content-Type {req.headers.get('Content-Type')!r}"
+            )
+        if body is None:
+            return self._error("events", 400, "Request body is not valid JSON")
+        # Formats are not checked here: a bad eventTime is a per-item error in a 207.
+        problems = [
+            f"{'.'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
+            for e in _schema_violations("events", "CreateEventRequest", body)
+        ]
+        if problems:
+            return self._error("events", 400, "; ".join(problems[:20]))
+
+        now = datetime.now(timezone.utc)
+        success: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        with self._lock:
+            for index, event in enumerate(body["events"]):
+                errs = self._event_item_errors(index, event, now)
+                if errs:
+                    failures.append({"index": index, "errors": errs[:20]})
+                    self._rejected.append(
+                        {
+                            "api": "events",
+                            "dedupe_id": event.get("eventId"),
+                            "code": errs[0]["code"],
+                            "message": errs[0]["message"],
+                            "field": errs[0].get("fieldLocation"),
+                            "index": index,
+                            "advertiser": account,
+                        }
+                    )
+                    continue
+                # EventCreate carries every field Event requires, so the echo is the item.
+                success.append({"index": index, "event": event})
+                self._accepted.append({**event, "_api": "events", "_advertiser": account})
+        return _json_response(207, {"success": success, "error": failures})
+
+    def _event_item_errors(
+        self, index: int, event: dict[str, Any], now: datetime
+    ) -> list[dict[str, str]]:
+        """Errors (``Error`` objects) of one Events API item."""
+        errs: list[dict[str, str]] = []
+        where = f"events[{index}]"
+        event_id = event.get("eventId")
+        if event_id is not None and event_id in self.poison_ids:
+            code, message = self.poison_ids[event_id]
+            errs.append({"code": code, "message": message})
+        stamp = parse_timestamp(event["eventTime"])
+        if stamp is None:
+            errs.append(
+                {
+                    "code": "FIELD_VALUE_IS_INVALID",
+                    "message": "eventTime is invalid",
+                    "fieldLocation": f"{where}.eventTime",
+                }
+            )
+        elif now - stamp > EVENTS_MAX_AGE:
+            errs.append(
+                {
+                    "code": "FIELD_VALUE_IS_INVALID",
+                    "message": "eventTime is more than 21 days in the past",
+                    "fieldLocation": f"{where}.eventTime",
+                }
+            )
+        if event["eventDescription"].get("eventIngestionMethod") != "SERVER_TO_SERVER":
+            errs.append(
+                {
+                    "code": "FIELD_VALUE_IS_INVALID",
+                    "message": "eventIngestionMethod must be SERVER_TO_SERVER",
+                    "fieldLocation": f"{where}.eventDescription.eventIngestionMethod",
+                }
+            )
+        for j, key in enumerate(event["matchKeys"]):
+            if key["type"] in EVENTS_HASHED_TYPES and not all(
+                isinstance(v, str) and HEX64.match(v) for v in key["values"]
+            ):
+                errs.append(
+                    {
+                        "code": "FIELD_VALUE_IS_INVALID",
+                        "message": f"{key['type']} must be a lower-case SHA-256 hex digest",
+                        "fieldLocation": f"{where}.matchKeys[{j}].values",
+                    }
+                )
+        return errs
