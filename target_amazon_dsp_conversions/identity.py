@@ -90,7 +90,10 @@ _E164 = phonenumbers.PhoneNumberFormat.E164
 
 
 def _norm_email(value: str, country: str | None) -> str:
-    return _EMAIL_DROP.sub("", value.strip().lower())
+    email = _EMAIL_DROP.sub("", value.strip().lower())
+    # Hashing "@@@" or "n/a" would only send Amazon a key that can never match anyone.
+    local, at, domain = email.partition("@")
+    return email if at and local and domain and "@" not in domain else ""
 
 
 def _norm_text(value: str, country: str | None) -> str:

@@ -29,7 +29,7 @@ class SafeSingerReader(SingerReader):
         except json.JSONDecodeError as exc:
             raise InvalidInputLine(
                 f"input line {self.line_number} is not valid JSON ({exc.msg} at column "
-                f"{exc.colno}); nothing after it was read"
+                f"{exc.pos + 1}); nothing after it was read"
             ) from None
         if not isinstance(message, dict):
             raise InvalidInputLine(

@@ -26,7 +26,7 @@ from target_amazon_dsp_conversions.apis.base import (
     join_events,
 )
 from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
-from target_amazon_dsp_conversions.errors import Problem, Rejected, reject
+from target_amazon_dsp_conversions.errors import Problem, reject
 
 RULES = ApiRules(
     api="events",
@@ -39,6 +39,7 @@ RULES = ApiRules(
 PARTNER = "target_amazon_dsp_conversions"
 _DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _CUSTOM_TEXT = re.compile(r"^[A-Za-z0-9_]{1,256}$")
+_CUSTOM_DATA_TYPES = frozenset({"STRING", "INTEGER", "TIMESTAMP"})
 _CONSENT_WORDS = {"granted": "GRANTED", "true": "GRANTED", "1": "GRANTED", "yes": "GRANTED",
                   "denied": "DENIED", "false": "DENIED", "0": "DENIED", "no": "DENIED"}  # fmt: skip
 
@@ -154,7 +155,9 @@ class EventsApi:
                 for e in item.get("errors") or []
                 if isinstance(e, dict)
             ]
-            results[index] = problems or [Problem("AMAZON_REJECTED", "rejected by Amazon")]
+            problems = problems or [Problem("AMAZON_REJECTED", "rejected by Amazon")]
+            # An index listed twice keeps the problems of both entries.
+            results[index] = (results[index] or []) + problems
         return results
 
     def read_error(self, status: int, body: Any) -> Problem:
@@ -188,6 +191,10 @@ def _data_set_name(raw: Any) -> str:
     return name
 
 
+def _present(raw: Any) -> bool:
+    return raw is not None and not (isinstance(raw, str) and not raw.strip())
+
+
 def _consent_status(raw: Any, field: str) -> str:
     status = _CONSENT_WORDS.get(str(raw).strip().lower())
     if status is None:
@@ -197,7 +204,7 @@ def _consent_status(raw: Any, field: str) -> str:
 
 def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
     consent: dict[str, Any] = {}
-    if extra.get("ipAddress") is not None:
+    if _present(extra.get("ipAddress")):
         try:
             address = str(ipaddress.ip_address(str(extra["ipAddress"]).strip()))
         except ValueError:
@@ -205,8 +212,10 @@ def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
                 "INVALID_CONSENT", "ipAddress is not an IPv4 or IPv6 address", "ipAddress"
             ) from None
         consent["geo"] = {"ipAddress": address}
-    user_data, ad_storage = extra.get("amazonUserData"), extra.get("amazonAdStorage")
+    user_data = extra.get("amazonUserData") if _present(extra.get("amazonUserData")) else None
+    ad_storage = extra.get("amazonAdStorage") if _present(extra.get("amazonAdStorage")) else None
     if user_data is not None:
+        # amznUserData is the one required member of Amazon's consent object.
         amazon = {"amznUserData": _consent_status(user_data, "amazonUserData")}
         if ad_storage is not None:
             amazon["amznAdStorage"] = _consent_status(ad_storage, "amazonAdStorage")
@@ -216,16 +225,24 @@ def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
             "INVALID_CONSENT", "amazonAdStorage needs amazonUserData as well", "amazonUserData"
         )
     for key in ("tcf", "gpp"):
-        if extra.get(key) is not None:
-            consent[key] = str(extra[key]).strip()
+        raw = extra.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, str):
+            raise reject("INVALID_CONSENT", f"{key} must be the encoded {key.upper()} string", key)
+        # A blank string states no consent, so it must not satisfy the EU check.
+        if raw.strip():
+            consent[key] = raw.strip()
     return consent
 
 
 def _custom_data(raw: Any) -> list[dict[str, str]]:
+    """`customData`: an object {name: value} or a list of {name, value, dataType}."""
     if raw is None:
         return []
     if isinstance(raw, Mapping):
-        items = [{"name": k, "value": v} for k, v in raw.items()]
+        # A null column of a wide record is no attribute, not an error.
+        items: list[Any] = [{"name": k, "value": v} for k, v in raw.items() if v is not None]
     elif isinstance(raw, list):
         items = raw
     else:
@@ -233,33 +250,43 @@ def _custom_data(raw: Any) -> list[dict[str, str]]:
     if len(items) > EVENTS_MAX_CUSTOM_DATA:
         raise reject(
             "INVALID_CUSTOM_DATA",
-            f"customData holds at most {EVENTS_MAX_CUSTOM_DATA} entries",
+            f"customData holds at most {EVENTS_MAX_CUSTOM_DATA} entries, not {len(items)}",
             "customData",
         )
-    result = []
-    for item in items:
-        if not isinstance(item, Mapping) or "name" not in item or item.get("value") is None:
-            raise reject(
-                "INVALID_CUSTOM_DATA", "customData entries need a name and a value", "customData"
-            )
-        value = item["value"]
-        data_type = item.get("dataType")
-        if data_type is None:
-            data_type = "INTEGER" if isinstance(value, int) and not isinstance(value, bool) else "STRING"
-        text_name, text_value = str(item["name"]), str(value)
-        if not (_CUSTOM_TEXT.match(text_name) and _CUSTOM_TEXT.match(text_value)):
-            raise Rejected(
-                Problem(
-                    "INVALID_CUSTOM_DATA",
-                    "customData names and values may hold only letters, digits and _ "
-                    "(up to 256 characters)",
-                    "customData",
-                )
-            )
-        if data_type not in ("STRING", "INTEGER", "TIMESTAMP"):
-            raise reject(
-                "INVALID_CUSTOM_DATA", "customData dataType must be STRING, INTEGER or TIMESTAMP",
-                "customData",
-            )
-        result.append({"name": text_name, "value": text_value, "dataType": data_type})
-    return result
+    return [_custom_item(item) for item in items]
+
+
+def _custom_item(item: Any) -> dict[str, str]:
+    if not isinstance(item, Mapping) or item.get("name") is None or item.get("value") is None:
+        raise reject(
+            "INVALID_CUSTOM_DATA", "customData entries need a name and a value", "customData"
+        )
+    value = item["value"]
+    if isinstance(value, (dict, list)):
+        raise reject(
+            "INVALID_CUSTOM_DATA", "customData values must be text or numbers", "customData"
+        )
+    # JSON numbers often arrive as floats (3.0); Amazon's values cannot hold a dot.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    is_integer = isinstance(value, int) and not isinstance(value, bool)
+    data_type = item.get("dataType")
+    if data_type is None:
+        data_type = "INTEGER" if is_integer else "STRING"
+    data_type = str(data_type).strip().upper()
+    if data_type not in _CUSTOM_DATA_TYPES:
+        raise reject(
+            "INVALID_CUSTOM_DATA",
+            "customData dataType must be STRING, INTEGER or TIMESTAMP",
+            "customData",
+        )
+    name, text = str(item["name"]).strip(), str(value).strip()
+    # Amazon allows letters, digits and _ only, in both names and values.
+    if not (_CUSTOM_TEXT.match(name) and _CUSTOM_TEXT.match(text)):
+        raise reject(
+            "INVALID_CUSTOM_DATA",
+            f"customData {name[:64]!r}: names and values may hold only letters, digits and _ "
+            "(up to 256 characters)",
+            "customData",
+        )
+    return {"name": name, "value": text, "dataType": data_type}

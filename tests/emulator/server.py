@@ -58,6 +58,16 @@ EVENTS_HASHED_TYPES = frozenset(
     {"ADDRESS", "CITY", "EMAIL", "FIRST_NAME", "LAST_NAME", "PHONE", "POSTAL", "STATE"}
 )
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# Events API rules the schema cannot state: CreateCustomData names/values allow letters,
+# digits and _ only; dataSetName's pattern is meant whole; MATCH_ID is at most 100 characters.
+CUSTOM_DATA_TEXT = re.compile(r"^[A-Za-z0-9_]+$")
+DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+MATCH_ID_MAX = 100
+# Advertisers here count as "EU advertisers", whose events need consent (CreateConsent).
+EU_CONSENT_COUNTRIES = frozenset(
+    {"AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR", "HU",
+     "IE", "IS", "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK"}
+)  # fmt: skip
 
 DSP_MAX_AGE = timedelta(days=7)
 DSP_MAX_FUTURE = timedelta(hours=1)
@@ -283,7 +293,8 @@ class AmazonAdsEmulator:
         self.revoked_refresh_tokens: set[str] = set()
         self.token_ttl_seconds: float = 3600
         self.faults = Faults()
-        self.poison_ids: dict[str, tuple[str, str]] = {}
+        # dedupe id -> (code, message) or (code, message, field): a per-item error in the 207.
+        self.poison_ids: dict[str, tuple[str, ...]] = {}
         self.authorize_denied = False
         self.advertisers: dict[str, Advertiser] = {}
         self.definitions: dict[str, list[dict[str, Any]]] = {}
@@ -904,8 +915,8 @@ class AmazonAdsEmulator:
 
         dedupe = item.get("clientDedupeId")
         if dedupe is not None and dedupe in self.poison_ids:
-            code, message = self.poison_ids[dedupe]
-            add(code, None, message)
+            code, message, *where = self.poison_ids[dedupe]
+            add(code, where[0] if where else None, message)
         definition = by_id.get(item["conversionDefinitionId"])
         if definition is None:
             add(
@@ -1052,7 +1063,7 @@ class AmazonAdsEmulator:
         failures: list[dict[str, Any]] = []
         with self._lock:
             for index, event in enumerate(body["events"]):
-                errs = self._event_item_errors(index, event, now)
+                errs = self._event_item_errors(index, event, now, adv)
                 if errs:
                     failures.append({"index": index, "errors": errs[:20]})
                     self._rejected.append(
@@ -1073,15 +1084,53 @@ class AmazonAdsEmulator:
         return _json_response(207, {"success": success, "error": failures})
 
     def _event_item_errors(
-        self, index: int, event: dict[str, Any], now: datetime
+        self, index: int, event: dict[str, Any], now: datetime, adv: Advertiser
     ) -> list[dict[str, str]]:
         """Errors (``Error`` objects) of one Events API item."""
         errs: list[dict[str, str]] = []
         where = f"events[{index}]"
+
+        def add(code: str, field_name: str, message: str) -> None:
+            errs.append(
+                {"code": code, "message": message, "fieldLocation": f"{where}.{field_name}"}
+            )
+
         event_id = event.get("eventId")
         if event_id is not None and event_id in self.poison_ids:
-            code, message = self.poison_ids[event_id]
-            errs.append({"code": code, "message": message})
+            code, message, *field_name = self.poison_ids[event_id]
+            if field_name:
+                add(code, field_name[0], message)
+            else:
+                errs.append({"code": code, "message": message})
+        description = event["eventDescription"]
+        data_set = description.get("dataSetName")
+        if data_set is not None and not DATA_SET_NAME.match(data_set):
+            add(
+                "FIELD_VALUE_CONTAINS_INVALID_CHARACTERS",
+                "eventDescription.dataSetName",
+                "dataSetName must match [A-Za-z][A-Za-z0-9_-]*",
+            )
+        value = event.get("value")
+        is_purchase = description["conversionType"] == "OFF_AMAZON_PURCHASES"
+        if is_purchase and value is not None and value < 0:
+            add("FIELD_VALUE_IS_INVALID", "value", "value of a purchase must be 0 or more")
+        if value is not None and Decimal(str(value)) != Decimal(str(value)).quantize(
+            Decimal("0.01")
+        ):
+            add("FIELD_VALUE_IS_INVALID", "value", "value has more than 2 decimals")
+        for j, item in enumerate(event.get("customData", [])):
+            if not (CUSTOM_DATA_TEXT.match(item["name"]) and CUSTOM_DATA_TEXT.match(item["value"])):
+                add(
+                    "FIELD_VALUE_CONTAINS_INVALID_CHARACTERS",
+                    f"customData[{j}]",
+                    "customData name and value may hold only letters, digits and _",
+                )
+        if adv.country in EU_CONSENT_COUNTRIES and not event.get("consent"):
+            add(
+                "FIELD_VALUE_IS_EMPTY",
+                "consent",
+                "consent (geo, amazonConsent, tcf or gpp) is required for EU advertisers",
+            )
         stamp = parse_timestamp(event["eventTime"])
         if stamp is None:
             errs.append(
@@ -1117,5 +1166,11 @@ class AmazonAdsEmulator:
                         "message": f"{key['type']} must be a lower-case SHA-256 hex digest",
                         "fieldLocation": f"{where}.matchKeys[{j}].values",
                     }
+                )
+            if key["type"] == "MATCH_ID" and len(key["values"][0]) > MATCH_ID_MAX:
+                add(
+                    "FIELD_SIZE_IS_ABOVE_MAXIMUM_LIMIT",
+                    f"matchKeys[{j}].values",
+                    "MATCH_ID is longer than 100 characters",
                 )
         return errs

@@ -1,0 +1,122 @@
+"""Unit tests: DSP payload, request and 207 reading, against Amazon's schema (test-tree copy)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from target_amazon_dsp_conversions.apis.dsp import DspApi
+from target_amazon_dsp_conversions.conversion import Conversion
+from target_amazon_dsp_conversions.identity import sha256_hex
+from tests.openapi_schemas import request_errors
+
+API = DspApi()
+
+
+def conversion(**overrides: object) -> Conversion:
+    fields: dict[str, object] = {
+        "event_time": "2026-11-22T12:00:00Z",
+        "conversion_type": "OFF_AMAZON_PURCHASES",
+        "name": "store_purchase",
+        "country_code": "US",
+        "source": "SERVER_TO_SERVER",
+        "advertiser_id": "1234567890",
+        "dedupe_id": "order-778899",
+        "match_keys": [("EMAIL", sha256_hex("jane.doe@example.com")), ("MAID", "abc-123")],
+        "definition_id": "cd-0001",
+        "value": Decimal("129.99"),
+        "currency": "USD",
+        "units_sold": 2,
+    }
+    fields.update(overrides)
+    return Conversion(**fields)  # type: ignore[arg-type]
+
+
+def body_of(*conversions: Conversion) -> dict[str, object]:
+    encoded = [json.dumps(API.event_payload(c)).encode() for c in conversions]
+    request = API.build_request(
+        ("1234567890", "SERVER_TO_SERVER"),
+        encoded,
+        api_url="https://advertising-api.amazon.com",
+        client_id="client",
+        profile_id="333",
+    )
+    return json.loads(request.body)
+
+
+def test_event_payload_matches_amazons_field_names() -> None:
+    event = API.event_payload(conversion(limited_data_use=True))
+    assert event == {
+        "conversionDefinitionId": "cd-0001",
+        "name": "store_purchase",
+        "timestamp": "2026-11-22T12:00:00Z",
+        "countryCode": "US",
+        "matchKeys": [
+            {"type": "EMAIL", "values": [sha256_hex("jane.doe@example.com")]},
+            {"type": "MAID", "values": ["abc-123"]},
+        ],
+        "clientDedupeId": "order-778899",
+        "value": 129.99,
+        "currencyCode": "USD",
+        "unitsSold": 2,
+        "dataProcessingOptions": "LIMITED_DATA_USE",
+    }
+
+
+def test_units_sold_only_for_purchases() -> None:
+    assert "unitsSold" not in API.event_payload(conversion(conversion_type="SIGN_UP"))
+
+
+def test_request_body_validates_against_amazons_schema() -> None:
+    body = body_of(conversion(), conversion(value=None, currency=None, units_sold=None))
+    assert body["source"] == "SERVER_TO_SERVER"
+    assert request_errors("dsp", body) == []
+
+
+def test_request_headers_and_url() -> None:
+    request = API.build_request(
+        ("1234567890", "AMAZON_AD_TAG"),
+        [b"{}"],
+        api_url="https://advertising-api-eu.amazon.com",
+        client_id="amzn1.application-oa2-client.x",
+        profile_id=None,
+    )
+    assert request.url == (
+        "https://advertising-api-eu.amazon.com/accounts/1234567890/dsp/"
+        "conversionDefinitions/eventData"
+    )
+    assert request.headers["Content-Type"] == "application/vnd.dspconversioneventimport.v1+json"
+    assert request.headers["Amazon-Advertising-API-ClientId"] == "amzn1.application-oa2-client.x"
+    assert request.headers["Amazon-Ads-AccountId"] == "1234567890"
+    assert "Amazon-Advertising-API-Scope" not in request.headers
+    assert json.loads(request.body)["source"] == "AMAZON_AD_TAG"
+
+
+def test_multi_status_indexes_count_from_one() -> None:
+    body = {
+        "success": [{"index": 1, "message": "ok"}, {"index": 3, "message": "ok"}],
+        "error": [
+            {
+                "index": 2,
+                "code": "INVALID_ARGUMENT",
+                "message": "bad event",
+                "errors": [
+                    {"errorType": "INVALID_ARGUMENT", "fieldName": "timestamp", "message": "old"}
+                ],
+            },
+            {"index": 99, "code": "X", "message": "not an item of this request"},
+        ],
+    }
+    results = API.read_multi_status(body, 3)
+    assert results[0] is None
+    assert results[2] is None
+    assert results[1] is not None
+    assert [(p.code, p.field) for p in results[1]] == [("INVALID_ARGUMENT", "timestamp")]
+    assert "bad event" in results[1][0].message
+
+
+def test_error_response_keeps_amazons_message() -> None:
+    problem = API.read_error(403, {"message": "Forbidden", "errors": [{"message": "no access"}]})
+    assert problem.code == "HTTP_403"
+    assert "Forbidden" in problem.message
+    assert "no access" in problem.message
