@@ -66,19 +66,19 @@ class Delivery:
     def add(self, event: PendingEvent, key: tuple[str, str]) -> None:
         """Queue an event; sends the batches it completes. Raises once delivery has failed."""
         if self.failure is not None:
+            # The run is over: this record was read, so it is counted as not delivered.
+            self._outcomes.undelivered([event], str(self.failure))
             raise self.failure
         with self._lock:
             ready = self._batcher.add(key, event)
             self._last_add = time.monotonic()
-        for batch in ready:
-            self._submit(batch)
+        self._submit_all(ready)
 
     def flush(self) -> None:
         """Send every partial batch now."""
         with self._lock:
             ready = self._batcher.take_all()
-        for batch in ready:
-            self._submit(batch)
+        self._submit_all(ready)
 
     def flush_if_idle(self, idle_seconds: float) -> None:
         """Send partial batches when no event came for a while (a slow tap, a pending STATE)."""
@@ -107,12 +107,28 @@ class Delivery:
         with self._lock:
             return len(self._batcher)
 
+    def _submit_all(self, batches: list[Batch]) -> None:
+        # Batches taken from the batcher exist nowhere else: if the wait for a slot is cut
+        # short (a signal, a stopped pool), the ones not handed over are counted, not lost.
+        for n, batch in enumerate(batches):
+            try:
+                self._submit(batch)
+            except BaseException as exc:
+                reason = str(self.failure) if self.failure else f"stopped ({type(exc).__name__})"
+                for rest in batches[n:]:
+                    self._outcomes.undelivered(rest.events, reason)
+                raise
+
     def _submit(self, batch: Batch) -> None:
         if self.failure is not None:
             self._outcomes.undelivered(batch.events, str(self.failure))
             return
         self._slots.acquire()
-        future = self._pool.submit(self._deliver, batch)
+        try:
+            future = self._pool.submit(self._deliver, batch)
+        except BaseException:
+            self._slots.release()
+            raise
         with self._lock:
             self._in_flight.add(future)
         future.add_done_callback(self._done)
@@ -123,27 +139,37 @@ class Delivery:
         self._slots.release()
 
     def _deliver(self, batch: Batch) -> None:
+        # Events settle one by one (a 413 splits a batch into requests with their own
+        # answers); on failure only those not yet accepted or rejected count as undelivered.
+        settled: set[int] = set()
         try:
-            self._send(batch.key, batch.events)
+            self._send(batch.key, batch.events, settled)
         except UserError as exc:
             self.failure = self.failure or exc
-            self._outcomes.undelivered(batch.events, str(exc))
+            self._undelivered(batch.events, settled, str(exc))
         except Exception as exc:  # a bug must not lose the records' accounting
             logger.exception("Unexpected error while delivering a batch")
             failure = DeliveryError(f"unexpected error: {type(exc).__name__}")
             self.failure = self.failure or failure
-            self._outcomes.undelivered(batch.events, str(failure))
+            self._undelivered(batch.events, settled, str(failure))
 
-    def _send(self, key: tuple[str, str], events: list[PendingEvent]) -> None:
+    def _undelivered(self, events: list[PendingEvent], settled: set[int], reason: str) -> None:
+        rest = [e for e in events if id(e) not in settled]
+        if rest:
+            self._outcomes.undelivered(rest, reason)
+
+    def _send(self, key: tuple[str, str], events: list[PendingEvent], settled: set[int]) -> None:
         if self.failure is not None:
             raise self.failure
         request = self._build_request(key, [e.encoded for e in events])
         self._on_sent(len(events))
         answer = self._transport.send(request)
         if 200 <= answer.status < 300:  # noqa: PLR2004
+            # The answer is final: whatever it says, nothing of this request is sent again.
             results = self._api.read_multi_status(answer.body, len(events))
             accepted = []
-            for event, problems in zip(events, results):
+            for event, problems in zip(events, results, strict=True):
+                settled.add(id(event))
                 if problems is None:
                     accepted.append(event)
                 else:
@@ -153,9 +179,10 @@ class Delivery:
             # Too large for Amazon: halve and resend; nothing of it was accepted.
             middle = len(events) // 2
             logger.info("HTTP 413 for %d events; splitting the request", len(events))
-            self._send(key, events[:middle])
-            self._send(key, events[middle:])
+            self._send(key, events[:middle], settled)
+            self._send(key, events[middle:], settled)
         else:
             problem = self._api.read_error(answer.status, answer.body)
             for event in events:
+                settled.add(id(event))
                 self._outcomes.rejected(event, [problem])

@@ -30,10 +30,12 @@ class StateLedger:
         self._segments: deque[_Segment] = deque([_Segment()])
         self._first_id = 0  # id of self._segments[0]
         self._last_emitted: Any = None
+        self.records_opened = 0
 
     def open_record(self) -> int:
         """Count a record just read; returns its segment id for `settle`."""
         with self._lock:
+            self.records_opened += 1
             self._segments[-1].outstanding += 1
             return self._first_id + len(self._segments) - 1
 
@@ -56,7 +58,14 @@ class StateLedger:
         with self._lock:
             return len(self._segments) - 1
 
+    @property
+    def unsettled(self) -> int:
+        """Records read and neither accepted nor rejected yet."""
+        with self._lock:
+            return sum(segment.outstanding for segment in self._segments)
+
     def _release(self) -> None:
+        # Only the newest releasable STATE is written: each one supersedes those before it.
         latest: Any = None
         while len(self._segments) > 1 and self._segments[0].outstanding == 0:
             latest = self._segments.popleft().state

@@ -149,16 +149,30 @@ class Run(Outcomes):
         if self.delivery.failure is not None:
             raise self.delivery.failure
 
-    def abort(self, *, flush: bool) -> None:
-        """Stop early: deliver what was read (flush) or abandon what is not in flight yet."""
+    def abort(self, *, flush: bool, reason: str = "the run was stopped before it was sent") -> None:
+        """Stop early: deliver what was read (flush) or abandon what is not in flight yet.
+
+        Requests in flight are waited for (their answers settle their records); retry waits
+        end at once when abandoning. Every record read ends up accepted, rejected or
+        undelivered, so the report's counts add up.
+        """
+        if self._finished:
+            return
         if flush and self.delivery.failure is None:
             self.delivery.flush()
             self.delivery.wait()
         else:
             self.stopping.set()
             self.delivery.wait()
+            if self.delivery.failure is not None:
+                reason = str(self.delivery.failure)
             for event in self._take_buffered():
-                self.undelivered([event], "the run was stopped before it was sent")
+                self.undelivered([event], reason)
+        # A record whose processing was cut short (a fatal error while resolving its
+        # definition, a signal) was opened in the ledger but never counted: count it now.
+        for _ in range(self.ledger.records_opened - self.stats.records_read):
+            self.stats.count_read()
+            self.stats.count_undelivered("", "(the record being read when the run stopped)", reason)
         self._close()
 
     # Outcomes (worker threads).

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import IO, Any
 
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -20,6 +22,33 @@ class SafeSingerReader(SingerReader):
         super().__init__()
         self.line_number = 0
         self._unknown_types: set[str] = set()
+        # Signal handling (see target.py): a stop requested while a line is being processed
+        # waits for the next line boundary; while blocked on input it raises at once.
+        self.waiting_for_input = False
+        self.check_stop: Callable[[], None] = lambda: None
+
+    def process_lines(
+        self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
+    ) -> Any:
+        """The SDK's loop, fed through `_lines` so a stop request ends it between lines."""
+        return super().process_lines(
+            self._lines(file_input or self.default_input),  # type: ignore[arg-type]
+            callbacks,
+        )
+
+    def _lines(self, file_input: Iterable[str]) -> Iterator[str]:
+        lines = iter(file_input)
+        while True:
+            self.waiting_for_input = True
+            try:
+                # Checked after the flag is up: a signal that came just before is not missed.
+                self.check_stop()
+                line = next(lines, None)
+            finally:
+                self.waiting_for_input = False
+            if line is None:
+                return
+            yield line
 
     def deserialize_json(self, line: str) -> dict:
         """Parse one line; a broken line is named by number, not by content."""

@@ -1,0 +1,386 @@
+"""The console script against the emulator in both modes, `api: dsp` and `api: events`.
+
+The same inputs go through both APIs so that the modes stay equal in behaviour; where the
+APIs differ (event age, ad-tag source, consent) the tests say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SEED_SCHEMA, run_target, seed_record, singer_stream
+from tests.emulator import AmazonAdsEmulator, Faults
+from tests.emulator.server import RecordedRequest
+from tests.openapi_schemas import request_errors
+
+APIS = ("dsp", "events")
+MAX_EVENTS = {"dsp": 100, "events": 500}
+EVENTS_KEY = {"dsp": "eventData", "events": "events"}
+DEDUPE_KEY = {"dsp": "clientDedupeId", "events": "eventId"}
+TIME_KEY = {"dsp": "timestamp", "events": "eventTime"}
+SCHEMA = {
+    **SEED_SCHEMA,
+    "properties": {
+        **SEED_SCHEMA["properties"],
+        "dedupeId": {"type": "string"},
+        "name": {"type": "string"},
+        "ipAddress": {"type": "string"},
+        "amazonUserData": {"type": "string"},
+        "tcf": {"type": "string"},
+        "gpp": {"type": "string"},
+    },
+}
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ago(**delta: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(**delta)).isoformat()
+
+
+def uploads(emulator: AmazonAdsEmulator, api: str) -> list[RecordedRequest]:
+    """Upload requests the emulator answered, each checked as Amazon would see it."""
+    found = [
+        r
+        for r in emulator.requests
+        if (r.path.endswith("/eventData") if api == "dsp" else r.path == "/adsApi/v1/create/events")
+    ]
+    for request in found:
+        assert request_errors(api, request.body) == []
+        assert 1 <= len(request.body[EVENTS_KEY[api]]) <= MAX_EVENTS[api]
+        assert request.headers["Authorization"].startswith("Bearer Atza|")
+        assert request.headers["Amazon-Ads-AccountId"] == "1234567890"
+        if api == "dsp":
+            assert request.headers["Amazon-Advertising-API-ClientId"] == emulator.client_id
+            assert request.headers["Amazon-Advertising-API-Scope"] == "3333333333"
+        else:
+            assert request.headers["Amazon-Ads-ClientId"] == emulator.client_id
+            assert "Amazon-Advertising-API-Scope" not in request.headers
+            assert request.headers["Content-Type"] == "application/json"
+    return found
+
+
+def accepted_by_id(emulator: AmazonAdsEmulator, api: str) -> dict[str, dict[str, Any]]:
+    return {e[DEDUPE_KEY[api]]: e for e in emulator.accepted if e["_api"] == api}
+
+
+def rejects_by_order(run: Any) -> dict[str, list[dict[str, Any]]]:
+    return {r["record"]["order_id"]: r["errors"] for r in run.rejects}
+
+
+# --------------------------------------------------------------------------- both APIs
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_seed_records_upload_without_mapping(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [seed_record(i) for i in range(1100)]
+
+    run = run_target(
+        emulator.target_config(api=api), singer_stream(records, state_every=250), tmp_path
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["records_read"] == 1100
+    assert run.report["records_accepted"] == 1100
+    assert run.report["records_rejected"] == 0
+    assert run.report["match_keys"] == {"EMAIL": 1100}
+    assert run.rejects == []
+    assert sorted(emulator.accepted_ids().values()) == [1] * 1100
+    sizes = sorted(len(r.body[EVENTS_KEY[api]]) for r in uploads(emulator, api))
+    assert sizes == ([100] * 11 if api == "dsp" else [100, 500, 500])
+    assert run.states[-1] == {"bookmarks": {"conversions": {"n": 1100}}}
+    event = accepted_by_id(emulator, api)
+    assert len(event) == 1100
+    first = next(iter(event.values()))
+    assert first["matchKeys"][0]["type"] == "EMAIL"
+    if api == "events":
+        assert first["partner"] == "target_amazon_dsp_conversions"
+        assert first["eventDescription"]["conversionType"] == "OFF_AMAZON_PURCHASES"
+        assert first["eventDescription"]["eventSource"] == "OFFLINE"
+        assert first["eventDescription"]["eventIngestionMethod"] == "SERVER_TO_SERVER"
+    else:
+        assert first["conversionDefinitionId"] == "cd-purchase"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_mapping_with_dotted_paths_and_defaults(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    placed = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(microsecond=0)
+    records = [
+        {
+            "id": i,
+            "meta": {"placed": placed.astimezone(plus_two).isoformat(), "kind": kind},
+            "order": {"ref": f"T-{i}", "total": "12.499"},
+            "customer": {"contact": {"mail": f" Buyer.{i}@Example.COM "}, "country": country},
+        }
+        for i, (kind, country) in enumerate(
+            [("purchase", "de"), ("signup", None), ("Add to cart", "en-GB")]
+        )
+    ]
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    config = emulator.target_config(
+        api=api,
+        mapping={
+            "eventTime": "meta.placed",
+            "conversionType": "meta.kind",
+            "dedupeId": "order.ref",
+            "conversionValue": "order.total",
+            "email": "customer.contact.mail",
+            "countryCode": "customer.country",
+        },
+        defaults={"countryCode": "US", "currency": "EUR", "unitsSold": 2},
+    )
+
+    run = run_target(config, singer_stream(records, schema=schema, key_properties=["id"]), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["records_accepted"] == 3
+    assert run.rejects == []
+    uploads(emulator, api)
+    events = accepted_by_id(emulator, api)
+    assert sorted(events) == ["T-0", "T-1", "T-2"]
+    expected = {  # (conversion type, definition, country) per order
+        "T-0": ("OFF_AMAZON_PURCHASES", "cd-purchase", "DE"),
+        "T-1": ("SIGN_UP", "cd-signup", "US"),
+        "T-2": ("ADD_TO_SHOPPING_CART", "cd-add-to-cart", "GB"),
+    }
+    for ref, (enum, definition, country) in expected.items():
+        event = events[ref]
+        assert event[TIME_KEY[api]] == placed.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert event["value"] == 12.5
+        assert event["countryCode"] == country
+        email = f"buyer.{ref[2:]}@example.com"
+        assert event["matchKeys"] == [{"type": "EMAIL", "values": [sha256(email)]}]
+        if api == "dsp":
+            assert event["conversionDefinitionId"] == definition
+            assert event["currencyCode"] == "EUR"
+        else:
+            assert event["eventDescription"]["conversionType"] == enum
+            # Amazon takes currency and units for purchases only.
+            is_purchase = enum == "OFF_AMAZON_PURCHASES"
+            assert ("currencyCode" in event, "unitsSold" in event) == (is_purchase, is_purchase)
+    if api == "dsp":
+        assert events["T-0"]["unitsSold"] == 2
+    else:
+        assert (events["T-0"]["currencyCode"], events["T-0"]["unitsSold"]) == ("EUR", 2)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_good_amazon_rejected_and_locally_invalid_records(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [seed_record(i, dedupeId=f"order-{i}") for i in range(40)]
+    emulator.poison_ids["order-5"] = ("FIELD_VALUE_IS_INVALID", "value refused by Amazon", "value")
+    emulator.poison_ids["order-17"] = ("INTERNAL_ERROR", "poisoned for the test")
+    records += [
+        seed_record(100, eventTime=None),
+        seed_record(101, userIdentifier=None),
+        seed_record(102, currency="XXX"),
+        seed_record(103, eventTime=ago(days=30)),
+        seed_record(104, countryCode="Narnia"),
+    ]
+
+    run = run_target(
+        emulator.target_config(api=api),
+        singer_stream(records, schema=SCHEMA, state_every=10),
+        tmp_path,
+    )
+
+    assert run.returncode == 0, run.stderr
+    report = run.report
+    assert report["records_read"] == 45
+    assert report["records_accepted"] == 38
+    assert report["records_rejected"] == 7
+    assert report["rejects_by_code"] == {
+        "FIELD_VALUE_IS_INVALID": 1,
+        "INTERNAL_ERROR": 1,
+        "MISSING_FIELD": 1,
+        "MISSING_MATCH_KEY": 1,
+        "INVALID_CURRENCY": 1,
+        "EVENT_TOO_OLD": 1,
+        "INVALID_COUNTRY": 1,
+    }
+    rejects = rejects_by_order(run)
+    assert len(run.rejects) == 7
+    for errors in rejects.values():
+        for error in errors:
+            assert set(error) == {"code", "message", "field"}
+            assert error["message"]
+    # (code, field) of the first reason, per record.
+    assert {k: (v[0]["code"], v[0]["field"]) for k, v in rejects.items()} == {
+        "order-000005": (
+            "FIELD_VALUE_IS_INVALID",
+            "value" if api == "dsp" else "events[5].value",
+        ),
+        "order-000017": ("INTERNAL_ERROR", None),
+        "order-000100": ("MISSING_FIELD", "eventTime"),
+        "order-000101": ("MISSING_MATCH_KEY", "matchKeys"),
+        "order-000102": ("INVALID_CURRENCY", "currency"),
+        "order-000103": ("EVENT_TOO_OLD", "eventTime"),
+        "order-000104": ("INVALID_COUNTRY", "countryCode"),
+    }
+    assert "value refused by Amazon" in rejects["order-000005"][0]["message"]
+    accepted = emulator.accepted_ids()
+    assert sorted(accepted) == sorted(f"order-{i}" for i in range(40) if i not in (5, 17))
+    assert all(n == 1 for n in accepted.values())
+    uploads(emulator, api)
+    assert run.states[-1] == {"bookmarks": {"conversions": {"n": 45}}}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_413_splits_the_request_and_every_record_lands(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.faults = Faults(max_body_bytes=12_000)
+    records = [seed_record(i) for i in range(300)]
+
+    run = run_target(emulator.target_config(api=api), singer_stream(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["records_accepted"] == 300
+    assert run.report["records_rejected"] == 0
+    statuses = [r.status for r in emulator.requests if r.path != "/auth/o2/token"]
+    assert 413 in statuses
+    assert sorted(emulator.accepted_ids().values()) == [1] * 300
+    for request in uploads(emulator, api):
+        assert (request.status == 207) == (request.raw_size <= 12_000)
+    assert run.states[-1] == {"bookmarks": {"conversions": {"n": 300}}}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_event_age_limit_is_7_days_for_dsp_and_21_for_events(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [
+        seed_record(1, eventTime=ago(hours=1)),
+        seed_record(2, eventTime=ago(days=10)),
+        seed_record(3, eventTime=ago(days=22)),
+    ]
+
+    run = run_target(emulator.target_config(api=api), singer_stream(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    rejects = rejects_by_order(run)
+    too_old = ["order-000002", "order-000003"] if api == "dsp" else ["order-000003"]
+    assert sorted(rejects) == too_old
+    for errors in rejects.values():
+        assert errors[0]["code"] == "EVENT_TOO_OLD"
+        assert errors[0]["field"] == "eventTime"
+        assert ("7 days" if api == "dsp" else "21 days") in errors[0]["message"]
+    assert run.report["records_accepted"] == 3 - len(too_old)
+    uploads(emulator, api)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_amazon_ad_tag_source_goes_to_dsp_only(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [
+        seed_record(1),
+        seed_record(2, source="AMAZON_AD_TAG", name="web_purchase"),
+    ]
+
+    run = run_target(
+        emulator.target_config(api=api), singer_stream(records, schema=SCHEMA), tmp_path
+    )
+
+    assert run.returncode == 0, run.stderr
+    if api == "dsp":
+        assert run.rejects == []
+        sources = sorted(r.body["source"] for r in uploads(emulator, api))
+        assert sources == ["AMAZON_AD_TAG", "SERVER_TO_SERVER"]
+    else:
+        [error] = rejects_by_order(run)["order-000002"]
+        assert (error["code"], error["field"]) == ("UNSUPPORTED_SOURCE", "source")
+        assert "SERVER_TO_SERVER events only" in error["message"]
+        assert run.report["records_accepted"] == 1
+        assert len(uploads(emulator, api)) == 1
+
+
+# --------------------------------------------------------------------------- events only
+
+
+def test_events_eu_region_needs_consent(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
+    emulator.add_advertiser("7777777777", country="DE", name="EU Advertiser")
+    records = [
+        seed_record(1),
+        seed_record(2, ipAddress="203.0.113.7"),
+        seed_record(3, amazonUserData="granted"),
+        seed_record(4, tcf="CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"),
+        seed_record(5, gpp="DBABMA~CPXxRfAPXxRfAAfKABENB"),
+        seed_record(6, countryCode="DE"),
+    ]
+    # The EU host is replaced by the emulator; the region still selects the consent rule.
+    config = emulator.target_config(api="events", region="EU", advertiser_id="7777777777")
+
+    run = run_target(config, singer_stream(records, schema=SCHEMA), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    rejects = rejects_by_order(run)
+    assert sorted(rejects) == ["order-000001", "order-000006"]
+    for errors in rejects.values():
+        assert [(e["code"], e["field"]) for e in errors] == [("MISSING_CONSENT", "consent")]
+    assert run.report["records_accepted"] == 4
+    consents = sorted(str(e["consent"]) for e in emulator.accepted)
+    assert consents == sorted(
+        str(c)
+        for c in (
+            {"geo": {"ipAddress": "203.0.113.7"}},
+            {"amazonConsent": {"amznUserData": "GRANTED"}},
+            {"tcf": "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"},
+            {"gpp": "DBABMA~CPXxRfAPXxRfAAfKABENB"},
+        )
+    )
+    [request] = [r for r in emulator.requests if r.path == "/adsApi/v1/create/events"]
+    assert request.headers["Amazon-Ads-AccountId"] == "7777777777"
+    assert request_errors("events", request.body) == []
+
+
+def test_events_amazons_per_item_errors_use_zero_based_indexes(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # Region NA does not check consent locally, so Amazon (the emulator) refuses the EU
+    # advertiser's events that lack it: the rejects must name exactly those records.
+    emulator.add_advertiser("7777777777", country="DE", name="EU Advertiser")
+    records = [seed_record(1), seed_record(2, amazonUserData="granted"), seed_record(3)]
+    config = emulator.target_config(api="events", advertiser_id="7777777777")
+
+    run = run_target(config, singer_stream(records, schema=SCHEMA), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    rejects = rejects_by_order(run)
+    assert {k: [(e["code"], e["field"]) for e in v] for k, v in rejects.items()} == {
+        "order-000001": [("FIELD_VALUE_IS_EMPTY", "events[0].consent")],
+        "order-000003": [("FIELD_VALUE_IS_EMPTY", "events[2].consent")],
+    }
+    assert "consent" in rejects["order-000001"][0]["message"]
+    assert [e["eventDescription"]["name"] for e in emulator.accepted] == ["purchase"]
+    assert run.report["records_accepted"] == 1
+    assert run.report["rejects_by_code"] == {"FIELD_VALUE_IS_EMPTY": 2}
+
+
+def test_events_request_headers_and_partner(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
+    records = [seed_record(i) for i in range(3)]
+
+    run = run_target(emulator.target_config(api="events"), singer_stream(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    [request] = uploads(emulator, "events")
+    assert request.headers["Amazon-Ads-ClientId"] == "amzn1.application-oa2-client.test"
+    assert request.headers["Amazon-Ads-AccountId"] == "1234567890"
+    assert "Amazon-Advertising-API-ClientId" not in request.headers
+    assert request.method == "POST"
+    assert all(e["partner"] == "target_amazon_dsp_conversions" for e in request.body["events"])
+    assert "client_secret" not in run.stderr
+    assert "test-client-secret" not in run.stderr
