@@ -1,7 +1,8 @@
 """Amazon's field definitions for both APIs: enums and limits, taken from Amazon's OpenAPI files.
 
 Kept apart from transport so that the payload modules and the local checks read one source.
-DSP = Conversions API (`ConversionsAPI_prod_3p.json`), EVENTS = Ads API v1 `/adsApi/v1/create/events`.
+DSP: the Conversions API (`ConversionsAPI_prod_3p.json`).
+EVENTS: Ads API v1 `/adsApi/v1/create/events`.
 """
 
 from __future__ import annotations

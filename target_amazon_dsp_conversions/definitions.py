@@ -56,10 +56,14 @@ class DefinitionResolver:
         )
         if definition_id is not None:
             conversion.definition_id = definition_id
-            known = self._find(advertiser, lambda d: d.get("conversionDefinitionId") == definition_id)
+            known = self._find(
+                advertiser, lambda d: d.get("conversionDefinitionId") == definition_id
+            )
             if known:
                 self._check_source(conversion, known)
-                conversion.conversion_type = conversion.conversion_type or known.get("conversionType")
+                conversion.conversion_type = conversion.conversion_type or known.get(
+                    "conversionType"
+                )
             return
         if self._transport is None:
             conversion.definition_id = f"DRY_RUN_UNRESOLVED:{conversion.name}"
@@ -70,8 +74,19 @@ class DefinitionResolver:
                     "looks it up through the API", conversion.name,
                 )  # fmt: skip
             return
-        same_name = [d for d in self._definitions(advertiser) if d.get("name") == conversion.name]
+        listed = self._definitions(advertiser)
+        same_name = [d for d in listed if d.get("name") == conversion.name]
         match = next((d for d in same_name if d.get("source") == conversion.source), None)
+        if match is None and not same_name and conversion.name == _text(raw_type):
+            # The name is only the record's conversion type ("Add to cart"): take the one
+            # definition of that type and source, as the Events API would.
+            of_type = [
+                d
+                for d in listed
+                if d.get("conversionType") == conversion.conversion_type
+                and d.get("source") == conversion.source
+            ]
+            match = of_type[0] if len(of_type) == 1 else None
         if match is None and same_name:
             self._check_source(conversion, same_name[0])
         if match is None:
@@ -201,3 +216,7 @@ class DefinitionResolver:
                 f"{message or ''}".rstrip()
             )
         return answer.body
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) else None

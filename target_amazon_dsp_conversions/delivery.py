@@ -110,14 +110,16 @@ class Delivery:
     def _submit_all(self, batches: list[Batch]) -> None:
         # Batches taken from the batcher exist nowhere else: if the wait for a slot is cut
         # short (a signal, a stopped pool), the ones not handed over are counted, not lost.
-        for n, batch in enumerate(batches):
-            try:
+        handed_over = 0
+        try:
+            for batch in batches:
                 self._submit(batch)
-            except BaseException as exc:
-                reason = str(self.failure) if self.failure else f"stopped ({type(exc).__name__})"
-                for rest in batches[n:]:
-                    self._outcomes.undelivered(rest.events, reason)
-                raise
+                handed_over += 1
+        except BaseException as exc:
+            reason = str(self.failure) if self.failure else f"stopped ({type(exc).__name__})"
+            for rest in batches[handed_over:]:
+                self._outcomes.undelivered(rest.events, reason)
+            raise
 
     def _submit(self, batch: Batch) -> None:
         if self.failure is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
+import os
 import random
 import threading
 import time
@@ -117,6 +119,9 @@ class HttpTransport:
                     refreshed = True
                     token = self._tokens.refresh_after_401(token)
                     continue
+                # Only a 401 *right after* a refresh is fatal; a later one (the token expired
+                # again during a long backoff) gets its own refresh.
+                refreshed = False
                 if status not in RETRIED_STATUSES:
                     return Response(status, _json(answer))
                 problem, delay = f"HTTP {status}", _retry_after(answer)
@@ -128,7 +133,8 @@ class HttpTransport:
                 )
             if delay is None:
                 # Full jitter keeps concurrent workers from retrying in lockstep.
-                delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries))
+                ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)
+                delay = random.uniform(0, ceiling)
             self._counters.count_retry()
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
@@ -144,6 +150,8 @@ class DryRunTransport:
 
     def __init__(self, path: str, counters: Counters) -> None:
         """Truncate the file: a dry run shows one run's requests."""
+        # Like the rejects file and the report, a missing parent directory is created.
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._file: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115
         self._lock = threading.Lock()
         self._counters = counters
@@ -188,10 +196,13 @@ def _retry_after(answer: requests.Response) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        moment = email.utils.parsedate_to_datetime(value) if value else None
-        if moment is None:
-            return None
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # unreadable: fall back to backoff rather than fail the request
         seconds = moment.timestamp() - time.time()
+    if math.isnan(seconds):
+        return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 

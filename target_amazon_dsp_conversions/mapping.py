@@ -68,17 +68,6 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _first_present(properties: tuple[str, ...]) -> Getter:
-    def get(record: Mapping[str, Any]) -> Any:
-        for name in properties:
-            value = record.get(name)
-            if not _is_missing(value):
-                return value
-        return None
-
-    return get
-
-
 def _path(path: str) -> Getter:
     parts = path.split(".")
 
@@ -96,26 +85,64 @@ def _path(path: str) -> Getter:
     return get
 
 
+# Distinct property sets remembered per stream; a tap rarely has more than a handful.
+_MAX_PLANS = 256
+
+# Per field: (conversion field, getter or candidate names present in the record, default).
+_Plan = tuple[tuple[str, "Getter | tuple[str, ...]", Any], ...]
+
+
 class RecordMapping:
     """The lookups of one stream, compiled once so that each record costs a few dict reads."""
 
     def __init__(self, mapping: Mapping[str, str], defaults: Mapping[str, Any]) -> None:
         """Compile a getter per conversion field."""
-        self._getters: list[tuple[str, Getter, Any]] = [
-            (
-                field,
-                _path(mapping[field]) if field in mapping else _first_present(candidates),
-                defaults.get(field),
-            )
-            for field, candidates in CONVERSION_FIELDS.items()
-        ]
+        self._mapped = {field: _path(path) for field, path in mapping.items()}
+        self._candidates = CONVERSION_FIELDS
+        self._defaults = dict(defaults)
+        # Records of a stream share their property names: the fields to look at (and the
+        # candidate names actually there) are worked out once per set of names, not per record.
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+
+    def _plan(self, names: tuple[str, ...]) -> _Plan:
+        present = set(names)
+        plan: list[tuple[str, Getter | tuple[str, ...], Any]] = []
+        for field, candidates in self._candidates.items():
+            default = self._defaults.get(field)
+            getter = self._mapped.get(field)
+            if getter is not None:
+                plan.append((field, getter, default))
+                continue
+            there = tuple(name for name in candidates if name in present)
+            if there or default is not None:
+                plan.append((field, there, default))
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        result = self._plans[names] = tuple(plan)
+        return result
 
     def extract(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Conversion field -> raw value, for the fields the record (or a default) has."""
+        names = tuple(record)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plan(names)
         fields: dict[str, Any] = {}
-        for field, get, default in self._getters:
-            value = get(record)
-            if _is_missing(value):
+        for field, lookup, default in plan:
+            value = None
+            if type(lookup) is tuple:
+                for name in lookup:
+                    candidate = record[name]
+                    if candidate is not None and (
+                        not isinstance(candidate, str) or candidate.strip()
+                    ):
+                        value = candidate
+                        break
+            else:
+                value = lookup(record)  # type: ignore[operator]
+                if _is_missing(value):
+                    value = None
+            if value is None:
                 value = default
             if value is not None:
                 fields[field] = value

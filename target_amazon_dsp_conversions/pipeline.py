@@ -37,6 +37,8 @@ logger = logging.getLogger("target-amazon-dsp-conversions")
 PROGRESS_INTERVAL_SECONDS = 5.0
 # A partial batch waits at most this long for more events before it is sent.
 IDLE_FLUSH_SECONDS = 2.0
+# Built once: json.dumps with options would build a new encoder for every event.
+_encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Run(Outcomes):
@@ -127,7 +129,7 @@ class Run(Outcomes):
             self._reject(stream, record, segment, rejected.problems)
             return
         self.stats.count_read([t for t, _ in conversion.match_keys])
-        encoded = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        encoded = _encode_event(event).encode()
         pending = PendingEvent(segment, stream, record, conversion.dedupe_id, encoded)
         self.delivery.add(pending, self.api.batch_key(conversion))
 

@@ -44,21 +44,34 @@ class SafeSingerReader(SingerReader):
                 # Checked after the flag is up: a signal that came just before is not missed.
                 self.check_stop()
                 line = next(lines, None)
+            except UnicodeDecodeError:
+                raise InvalidInputLine(
+                    f"input line {self.line_number + 1} is not UTF-8 text; nothing after it "
+                    "was read"
+                ) from None
             finally:
                 self.waiting_for_input = False
             if line is None:
                 return
-            yield line
+            self.line_number += 1
+            if line.strip():  # a blank line (a tap's stray print) holds no message
+                yield line
 
     def deserialize_json(self, line: str) -> dict:
         """Parse one line; a broken line is named by number, not by content."""
-        self.line_number += 1
         try:
             message = json.loads(line, parse_float=Decimal)
         except json.JSONDecodeError as exc:
             raise InvalidInputLine(
                 f"input line {self.line_number} is not valid JSON ({exc.msg} at column "
                 f"{exc.pos + 1}); nothing after it was read"
+            ) from None
+        except (ValueError, RecursionError) as exc:
+            # An integer beyond Python's digit limit, or nesting deeper than the stack allows.
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long"
+            raise InvalidInputLine(
+                f"input line {self.line_number} cannot be read ({reason}); nothing after it "
+                "was read"
             ) from None
         if not isinstance(message, dict):
             raise InvalidInputLine(

@@ -86,7 +86,8 @@ class RunStats:
         """One line of progress."""
         seconds = max(self.seconds, 1e-9)
         return (
-            f"{self.records_read} read, {self.records_sent} sent, {self.records_accepted} accepted, "
+            f"{self.records_read} read, {self.records_sent} sent, "
+            f"{self.records_accepted} accepted, "
             f"{self.records_rejected} rejected, {self.records_read / seconds:.0f} records/s"
         )
 
@@ -100,7 +101,9 @@ class RunStats:
         )
         if self.records_undelivered:
             line += f", {self.records_undelivered} not delivered (resent by the next run)"
-        return line + f"; {self.requests_sent} requests, {self.retries} retries, {self.seconds:.1f} s"
+        return (
+            line + f"; {self.requests_sent} requests, {self.retries} retries, {self.seconds:.1f} s"
+        )
 
     def report(self, *, api: str, dry_run: bool) -> dict[str, Any]:
         """The JSON report of SPEC §6, plus what a failed run left undelivered."""

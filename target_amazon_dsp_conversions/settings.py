@@ -1,4 +1,4 @@
-"""The target's settings: the JSON schema Meltano and `--about` show, and their checks at start-up."""
+"""Settings: the JSON schema that Meltano and `--about` show, and the checks at start-up."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         "defaults",
         th.ObjectType(additional_properties=th.AnyType()),
         title="Defaults",
-        description='Conversion field -> constant used when a record has no value, e.g. '
+        description="Conversion field -> constant used when a record has no value, e.g. "
         '{"countryCode": "US", "currency": "USD"}.',
     ),
     th.Property(
@@ -249,7 +249,9 @@ class Settings:
             mapping=_mapping(config),
             defaults=_defaults(config),
             conversion_definitions=_conversion_definitions(config),
-            create_missing_definitions=_boolean(config, "create_missing_definitions", default=False),
+            create_missing_definitions=_boolean(
+                config, "create_missing_definitions", default=False
+            ),
             user_identifier_type=_optional_choice(config, "user_identifier_type", MATCH_KEY_TYPES),
             dry_run=dry_run,
             dry_run_path=_text(config, "dry_run_path") or "dry-run-requests.jsonl",
@@ -288,9 +290,7 @@ def _choice(config: Mapping[str, Any], name: str, allowed: tuple[str, ...], defa
     return _optional_choice(config, name, allowed) or default
 
 
-def _optional_choice(
-    config: Mapping[str, Any], name: str, allowed: tuple[str, ...]
-) -> str | None:
+def _optional_choice(config: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
     value = _text(config, name)
     if value is None:
         return None
@@ -319,7 +319,7 @@ def _integer(config: Mapping[str, Any], name: str, default: int, low: int, high:
         number = int(value)
     except (TypeError, ValueError):
         raise SettingError(name, f"must be a whole number, got {value!r}") from None
-    if isinstance(value, bool) or number != value and str(number) != str(value).strip():
+    if isinstance(value, bool) or (number != value and str(number) != str(value).strip()):
         raise SettingError(name, f"must be a whole number, got {value!r}")
     if not low <= number <= high:
         raise SettingError(name, f"must be between {low} and {high}, got {number}")

@@ -48,7 +48,7 @@ class ConversionSink(RecordSink):
                 self._schema_problem = Problem(
                     "SCHEMA_MISMATCH",
                     f"record does not match the stream's SCHEMA: {exc.message}",
-                    exc.name.removeprefix("data.") or None,
+                    (exc.name or "").removeprefix("data.") or None,
                 )
         return record
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
+import json
+import logging
 import signal
 import sys
+from decimal import Decimal
 from types import FrameType
 from typing import Any
 
@@ -11,21 +15,25 @@ from singer_sdk import Target
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.plugin_base import _ConfigInput
 
-from target_amazon_dsp_conversions.errors import UserError
+from target_amazon_dsp_conversions.errors import DeliveryError, SignInError, UserError
 from target_amazon_dsp_conversions.pipeline import Run
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA, Settings
 from target_amazon_dsp_conversions.sinks import ConversionSink
 
+logger = logging.getLogger("target-amazon-dsp-conversions")
 
-class Terminated(UserError):
+
+class Terminated(UserError):  # noqa: N818 - users read it as 'terminated by a signal'
     """SIGTERM or SIGINT: stop, keep what was acknowledged, exit non-zero."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, undelivered: int = 0) -> None:
         """Remember the signal for the exit status."""
-        super().__init__(
-            f"stopped by {signal.Signals(signum).name}; STATE covers only acknowledged records"
-        )
+        name = signal.Signals(signum).name
+        message = f"stopped by {name}; STATE covers only acknowledged records"
+        if undelivered:
+            message += f"; {_not_delivered(undelivered)}"
+        super().__init__(message)
         self.signum = signum
 
 
@@ -47,9 +55,13 @@ class TargetAmazonDSPConversions(Target):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Check the settings and prepare the run before any input is read."""
+        self.stop_signal: int | None = None  # the handlers are installed by super().__init__
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_config(self.config)
         self.run = Run(self.settings, self._write_state_message)
+        reader = self.message_reader
+        if isinstance(reader, SafeSingerReader):
+            reader.check_stop = self._raise_if_stopping
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # Our checks first: they name the setting in one line, as users expect.
@@ -66,14 +78,43 @@ class TargetAmazonDSPConversions(Target):
         super().process_endofpipe()
         self.run.finish()
 
+    def _write_state_message(self, state: dict) -> None:
+        # Called from upload threads (under the ledger's lock, so lines never interleave).
+        # The reader parses numbers as Decimal; the tap's STATE goes back out as numbers.
+        sys.stdout.write(json.dumps(state, default=_json_number) + "\n")
+        sys.stdout.flush()
+
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
-        raise Terminated(signum)
+        """SIGTERM/SIGINT: stop at the next safe point; never tear a record's bookkeeping.
+
+        Raising here at any bytecode could drop a batch between the batcher and the pool, so
+        the stop is only raised at once while the main thread is blocked reading input;
+        otherwise the reader raises it before the next line. Retry waits end at once.
+        """
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            run = getattr(self, "run", None)
+            if run is not None:
+                # Event.set takes a lock the interrupted main thread may hold: set it elsewhere.
+                _thread.start_new_thread(run.stopping.set, ())
+        reader = getattr(self, "message_reader", None)
+        if reader is not None and getattr(reader, "waiting_for_input", False):
+            raise Terminated(signum)
+
+    def _raise_if_stopping(self) -> None:
+        if self.stop_signal is not None:
+            raise Terminated(self.stop_signal)
 
     def stop_after(self, error: BaseException) -> None:
         """The input loop stopped early: deliver or abandon what was read, then report."""
-        deliver_what_was_read = not isinstance(error, (Terminated, KeyboardInterrupt)) and (
-            self.run.delivery.failure is None
-        )
+        stopped = self.stop_signal is not None or isinstance(error, (Terminated, KeyboardInterrupt))
+        deliver_what_was_read = not stopped and self.run.delivery.failure is None
+        if stopped:
+            logger.warning(
+                "Stopping on %s: requests in flight are finished, nothing new is sent; STATE "
+                "covers only acknowledged records",
+                signal.Signals(self.stop_signal).name if self.stop_signal else "interrupt",
+            )
         self.run.abort(flush=deliver_what_was_read)
 
     @classmethod
@@ -94,5 +135,29 @@ class TargetAmazonDSPConversions(Target):
             target.listen(file_input)
         except BaseException as error:
             target.stop_after(error)
+            undelivered = target.run.stats.records_undelivered
+            if target.stop_signal is not None:
+                # Whatever the stop cut short (a send, a wait), the cause is the signal.
+                raise Terminated(target.stop_signal, undelivered) from None
+            if undelivered and isinstance(error, (DeliveryError, SignInError)):
+                # The one line the user sees says what the failure cost and what to do.
+                raise type(error)(f"{error}; {_not_delivered(undelivered)}") from None
             raise
         sys.stdout.flush()
+        if target.stop_signal is not None:
+            # The signal came after the last line was read: everything may be settled, but a
+            # stopped run still exits non-zero, as its caller asked it to stop.
+            raise Terminated(target.stop_signal, target.run.stats.records_undelivered)
+
+
+def _not_delivered(count: int) -> str:
+    return (
+        f"{count} record{'s' if count != 1 else ''} not delivered (listed in the log and the "
+        "report); re-run from the last STATE to resend them"
+    )
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

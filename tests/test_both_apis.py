@@ -125,7 +125,7 @@ def test_mapping_with_dotted_paths_and_defaults(
             "customer": {"contact": {"mail": f" Buyer.{i}@Example.COM "}, "country": country},
         }
         for i, (kind, country) in enumerate(
-            [("purchase", "de"), ("signup", None), ("Add to cart", "en-GB")]
+            [("purchase", "de"), ("signup", None), ("add_to_cart", "en-GB")]
         )
     ]
     schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
@@ -184,7 +184,7 @@ def test_good_amazon_rejected_and_locally_invalid_records(
     emulator.poison_ids["order-5"] = ("FIELD_VALUE_IS_INVALID", "value refused by Amazon", "value")
     emulator.poison_ids["order-17"] = ("INTERNAL_ERROR", "poisoned for the test")
     records += [
-        seed_record(100, eventTime=None),
+        {k: v for k, v in seed_record(100).items() if k != "eventTime"},
         seed_record(101, userIdentifier=None),
         seed_record(102, currency="XXX"),
         seed_record(103, eventTime=ago(days=30)),
@@ -232,7 +232,7 @@ def test_good_amazon_rejected_and_locally_invalid_records(
     }
     assert "value refused by Amazon" in rejects["order-000005"][0]["message"]
     accepted = emulator.accepted_ids()
-    assert sorted(accepted) == sorted(f"order-{i}" for i in range(40) if i not in (5, 17))
+    assert set(accepted) == {f"order-{i}" for i in range(40) if i not in (5, 17)}
     assert all(n == 1 for n in accepted.values())
     uploads(emulator, api)
     assert run.states[-1] == {"bookmarks": {"conversions": {"n": 45}}}

@@ -245,3 +245,15 @@ def test_records_with_wrong_types_are_rejected_not_fatal(tmp_path: Path) -> None
     assert codes == ["SCHEMA_MISMATCH", "SCHEMA_MISMATCH"]
     assert run.rejects[0]["errors"][0]["field"] in {"conversionValue", "email"}
     assert "lots" not in run.stderr
+
+
+def test_a_type_word_without_name_finds_the_one_definition_of_that_type(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [seed_record(0, conversionType="Add to cart"), seed_record(1, conversionType="LEAD")]
+    run = run_target(emulator.target_config(), singer_stream(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert sorted(e["conversionDefinitionId"] for e in emulator.accepted) == [
+        "cd-add-to-cart", "cd-lead"
+    ]  # fmt: skip

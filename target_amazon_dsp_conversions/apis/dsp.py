@@ -126,8 +126,6 @@ class DspApi:
         """`DspErrorV1`: `{message, requestId, errors[]}`."""
         if not isinstance(body, dict):
             return http_problem(status, None, None)
-        details = [
-            str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict)
-        ]
-        message = "; ".join([str(body.get("message") or "")] + details).strip("; ")
+        details = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict)]
+        message = "; ".join([str(body.get("message") or ""), *details]).strip("; ")
         return http_problem(status, None, message or None)

@@ -7,7 +7,15 @@ import json
 import signal
 import threading
 
+from . import server
 from .server import AmazonAdsEmulator, Faults
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """A ledger list that keeps nothing: long benchmark runs would otherwise grow without end."""
+
+    def append(self, item: object) -> None:
+        """Drop the item."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,9 +24,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per API call")
+    parser.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="skip the OpenAPI schema check of request bodies (it dominates the emulator's "
+        "CPU time; for benchmarks of the target)",
+    )
+    parser.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="keep no record of requests and accepted/rejected events (constant memory)",
+    )
     args = parser.parse_args(argv)
 
+    if args.no_validate:
+        server._schema_violations = lambda api, schema, body: []  # noqa: ARG005
     emu = AmazonAdsEmulator(args.port, host=args.host)
+    if args.no_ledger:
+        emu._requests = _Discard()  # noqa: SLF001
+        emu._accepted = _Discard()  # noqa: SLF001
+        emu._rejected = _Discard()  # noqa: SLF001
     emu.faults = Faults(latency_seconds=args.latency)
     emu.start()
     print(f"Amazon Ads emulator listening on {emu.url}", flush=True)
