@@ -491,7 +491,7 @@ def _check(args: argparse.Namespace) -> int:
     if advertiser.upper().startswith("ENTITY"):
         report.problem(
             f"advertiser_id {advertiser} is a DSP entity ID: use the numeric DSP advertiser ID "
-            "(the profiles below list the ones you can use)"
+            "(the profiles listed above show the ones you can use)"
         )
         config = {k: v for k, v in config.items() if k != "advertiser_id"}
     if missing:
@@ -704,8 +704,15 @@ def _probe_upload(api: _Api, settings: Settings, report: _Report) -> None:
     )
     status, body = api.call(request.method, request.url, request.headers, request.body)
     if status == 207:  # noqa: PLR2004
-        report.line("event_manager_edit: OK (Amazon took the upload call; the probe event was")
-        report.line("  sent under a definition ID that does not exist, so it was refused)")
+        refused = isinstance(body, dict) and bool(body.get("error"))
+        report.line(
+            "event_manager_edit: OK (Amazon took the upload call; "
+            + (
+                "the probe event was refused, as intended)"
+                if refused
+                else "the probe event is marked LIMITED_DATA_USE, so Amazon does not process it)"
+            )
+        )
     elif status == 403:  # noqa: PLR2004
         report.problem(
             f"the user who signed in cannot upload conversions for advertiser "

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -144,7 +146,7 @@ class RejectsFile:
                 "errors": [p.as_dict() for p in problems],
                 "rejected_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             },
-            default=str,
+            default=_original_value,
             ensure_ascii=False,
         )
         with self._lock:
@@ -160,6 +162,17 @@ class RejectsFile:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _original_value(value: Any) -> Any:
+    # The reader parses JSON numbers as Decimal: write them back as numbers, not strings.
+    if isinstance(value, Decimal) and value.is_finite():
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    return str(value)
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:

@@ -328,7 +328,7 @@ CHECK_FAILURES = [
     pytest.param(
         {"advertiser_id": "ENTITY2ABCDEF123"}, None,
         "advertiser_id ENTITY2ABCDEF123 is a DSP entity ID: use the numeric DSP advertiser ID "
-        "(the profiles below list the ones you can use)",
+        "(the profiles listed above show the ones you can use)",
         id="entity-id",
     ),
     pytest.param(
@@ -420,7 +420,10 @@ def test_probe_upload_finds_a_missing_edit_permission(emulator, tmp_path):
 def test_probe_upload_is_refused_by_amazon_and_uploads_nothing(emulator, tmp_path):
     result = _check(tmp_path, emulator.target_config(), "--probe-upload")
     assert result.returncode == 0, result.stdout
-    assert "event_manager_edit: OK" in result.stdout
+    assert (
+        "event_manager_edit: OK (Amazon took the upload call; the probe event was refused, "
+        "as intended)" in result.stdout
+    )
     probes = [r for r in emulator.requests if r.path.endswith("/eventData")]
     assert len(probes) == 1
     assert request_errors("dsp", probes[0].body) == []

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Everything CI runs: creates .venv (the project with its dev extra) and .venv-meltano, installs
+# the PostgreSQL server when missing (Debian package; the Meltano end-to-end test starts a
+# throwaway cluster with it), then ruff, mypy and the whole pytest suite.
+# Exits non-zero when any step fails; extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+make_venv .venv
+log "Installing the project with its dev extra into .venv"
+pip_install .venv -e '.[dev]'
+meltano_venv
+
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+    log "Installing the PostgreSQL server (for the Meltano + tap-postgres end-to-end test)"
+    apt_install postgresql
+fi
+
+failed=()
+log "ruff check"
+.venv/bin/ruff check . || failed+=(ruff)
+log "mypy"
+.venv/bin/mypy || failed+=(mypy)
+log "pytest"
+status=0
+.venv/bin/python -m pytest -q "$@" || status=$?
+if [ "$status" = 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+    failed+=("pytest (no tests collected)")
+elif [ "$status" != 0 ]; then
+    failed+=("pytest (exit $status)")
+fi
+
+if [ "${#failed[@]}" != 0 ]; then
+    log "FAILED: ${failed[*]}"
+    exit 1
+fi
+log "All checks passed"
