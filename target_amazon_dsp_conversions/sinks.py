@@ -52,6 +52,20 @@ class ConversionSink(RecordSink):
                 )
         return record
 
+    def _singer_validate_message(self, record: dict) -> None:
+        # The dedupe ID is derived from the key properties: records lacking them would share
+        # one ID and Amazon would keep only one of them. Reject them instead (the SDK fails).
+        if self._schema_problem is None and self.key_properties:
+            missing = [k for k in self.key_properties if k not in record]
+            if missing or all(record[k] is None for k in self.key_properties):
+                missing = missing or list(self.key_properties)
+                self._schema_problem = Problem(
+                    "MISSING_KEY_PROPERTY",
+                    f"key properties {', '.join(missing)} missing or null; the dedupe ID is "
+                    "derived from them",
+                    missing[0],
+                )
+
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Map, check and queue the record (or reject it)."""
         if self._schema_problem is not None:

@@ -15,7 +15,13 @@ from singer_sdk import Target
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.plugin_base import _ConfigInput
 
-from target_amazon_dsp_conversions.errors import DeliveryError, SignInError, UserError
+from target_amazon_dsp_conversions.errors import (
+    DeliveryError,
+    InputError,
+    Problem,
+    SignInError,
+    UserError,
+)
 from target_amazon_dsp_conversions.pipeline import Run
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA, Settings
@@ -72,6 +78,28 @@ class TargetAmazonDSPConversions(Target):
         # The SDK would emit STATE after a drain; ours waits for Amazon's answers (ledger).
         self._assert_line_requires(message_dict, requires={"value"})
         self.run.on_state(message_dict["value"])
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        # A RECORD whose record is not an object cannot be mapped (the SDK would crash on it):
+        # it goes to the rejects file like any record that cannot be sent.
+        record = message_dict.get("record")
+        if "record" in message_dict and not isinstance(record, dict):
+            self._assert_line_requires(message_dict, requires={"stream"})
+            self.run.reject_unreadable(
+                str(message_dict["stream"]),
+                record,
+                Problem("INVALID_RECORD", "the RECORD message's record is not a JSON object"),
+            )
+            return
+        super()._process_record_message(message_dict)
+
+    def _process_batch_message(self, message_dict: dict) -> None:  # noqa: ARG002
+        # BATCH names files for the target to read; this target does not declare the
+        # capability, and reading paths chosen by the input is not something to do silently.
+        raise InputError(
+            "BATCH messages are not supported; run the tap without batch mode "
+            "(RECORD messages only)"
+        )
 
     def process_endofpipe(self) -> None:
         """End of input: flush, wait for every answer, emit the last STATE, report."""
