@@ -35,8 +35,8 @@ def write_input(path: Path, records: int, stream: str = "conversions") -> Path:
     customers = max(1, records // 3)
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     with path.open("w", encoding="utf-8") as out:
-        schema = {"type": "SCHEMA", "stream": stream, "schema": SCHEMA, "key_properties": ["order_id"]}
-        out.write(dumps(schema) + "\n")
+        schema = {"type": "SCHEMA", "stream": stream, "schema": SCHEMA}
+        out.write(dumps({**schema, "key_properties": ["order_id"]}) + "\n")
         for i in range(records):
             c = (i * 7919) % customers  # spread repeats over the whole input
             area, exchange, line = 201 + c % 700, 200 + (c // 700) % 800, c % 10_000

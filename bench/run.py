@@ -25,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from dataclasses import dataclass
@@ -55,9 +56,7 @@ def ensure_csv_venv() -> Path:
     if not (CSV_VENV / "bin" / "target-csv").exists():
         print(f"Creating {CSV_VENV} with {CSV_PACKAGE} (first run only) ...", flush=True)
         venv.create(CSV_VENV, with_pip=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", CSV_PACKAGE], check=True
-        )
+        subprocess.run([str(python), "-m", "pip", "install", "-q", CSV_PACKAGE], check=True)
     return CSV_VENV / "bin" / "target-csv"
 
 
@@ -151,7 +150,12 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=1_000_000, help="0 skips the memory point")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per API call")
-    parser.add_argument("--workdir", type=Path, default=HERE / ".work")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "target-amazon-dsp-conversions-bench",
+        help="inputs (~300 MB at 1M records), configs, logs; outside the repository by default",
+    )
     args = parser.parse_args()
 
     work: Path = args.workdir
@@ -217,8 +221,8 @@ def main() -> None:
     ]
     if big is not None:
         print(
-            f"  {args.big:,} records: {big.seconds:.2f} s, {args.big / big.seconds:,.0f} records/s, "
-            f"peak RSS {big.peak_rss_mb:.1f} MB"
+            f"  {args.big:,} records: {big.seconds:.2f} s, "
+            f"{args.big / big.seconds:,.0f} records/s, peak RSS {big.peak_rss_mb:.1f} MB"
         )
         checks.append(
             (

@@ -20,7 +20,7 @@ def shifted(lines: list[str], now: datetime) -> list[str]:
     records = [json.loads(line) for line in lines if line.strip()]
     times = [datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")) for r in records]
     delta = now - timedelta(minutes=10) - max(times)
-    for record, time in zip(records, times):
+    for record, time in zip(records, times, strict=True):
         record["eventTime"] = (time + delta).astimezone(timezone.utc).isoformat(timespec="seconds")
     return [json.dumps(r, ensure_ascii=False) for r in records]
 
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
     lines = shifted(template, datetime.now(timezone.utc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"Wrote {len(lines)} sample conversions to {out}")
+    sys.stdout.write(f"Wrote {len(lines)} sample conversions to {out}\n")
 
 
 if __name__ == "__main__":

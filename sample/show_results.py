@@ -14,6 +14,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 
+def say(*parts: str) -> None:
+    """One line on stdout (the point of this script)."""
+    sys.stdout.write(" ".join(parts) + "\n")
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -28,34 +33,34 @@ def _events(body: dict[str, Any]) -> list[dict[str, Any]]:
 def show(directory: Path) -> None:
     """Print the three outputs of a run in a form a person can check at a glance."""
     requests = _jsonl(directory / "dry-run-requests.jsonl")
-    print(f"\n== What would have been sent ({directory / 'dry-run-requests.jsonl'})")
+    say(f"\n== What would have been sent ({directory / 'dry-run-requests.jsonl'})")
     for n, request in enumerate(requests, 1):
         events = _events(request["body"])
         kinds = Counter(str(e.get("name") or e.get("conversionDefinitionId")) for e in events)
-        print(
+        say(
             f"request {n}: {request['method']} {urlparse(request['url']).path} "
             f"source={request['body'].get('source', '-')} events={len(events)} "
             + ", ".join(f"{name}: {count}" for name, count in sorted(kinds.items()))
         )
     if requests and _events(requests[0]["body"]):
         headers = requests[0]["headers"]
-        print("headers of request 1:", json.dumps(headers))
-        print("first event (match keys SHA-256 hashed):")
-        print(json.dumps(_events(requests[0]["body"])[0], indent=2))
+        say("headers of request 1:", json.dumps(headers))
+        say("first event (match keys SHA-256 hashed):")
+        say(json.dumps(_events(requests[0]["body"])[0], indent=2))
 
     rejects = _jsonl(directory / "rejects.jsonl")
-    print(f"\n== Rejected ({directory / 'rejects.jsonl'}): {len(rejects)}")
+    say(f"\n== Rejected ({directory / 'rejects.jsonl'}): {len(rejects)}")
     for reject in rejects:
         record = reject["record"]
         reasons = "; ".join(f"{e['code']}: {e['message']}" for e in reject["errors"])
-        print(f"{record.get('order_id', '?')}: {reasons}")
+        say(f"{record.get('order_id', '?')}: {reasons}")
 
     report_path = directory / "run-report.json"
-    print(f"\n== Run report ({report_path})")
+    say(f"\n== Run report ({report_path})")
     if report_path.exists():
-        print(report_path.read_text(encoding="utf-8").rstrip())
+        say(report_path.read_text(encoding="utf-8").rstrip())
     else:
-        print("(no report: the run failed before the end, see the log above)")
+        say("(no report: the run failed before the end, see the log above)")
 
 
 if __name__ == "__main__":

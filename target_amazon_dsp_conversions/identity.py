@@ -53,6 +53,9 @@ RAW_TYPES: dict[str, frozenset[str]] = {
 }
 
 MATCH_ID_MAX_LENGTH = 100
+_SHA256_HEX_LENGTH = 64
+# Digits of a bare userIdentifier that looks like a phone number (local numbers up to E.164's 15).
+_MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 7, 15
 
 # --- precompiled patterns -------------------------------------------------------------
 
@@ -98,14 +101,14 @@ _E164 = phonenumbers.PhoneNumberFormat.E164
 # --- normalizers ----------------------------------------------------------------------
 
 
-def _norm_email(value: str, country: str | None) -> str:
+def _norm_email(value: str, country: str | None) -> str:  # noqa: ARG001 - one signature
     email = _EMAIL_DROP.sub("", value.strip().lower())
     # Hashing "@@@" or "n/a" would only send Amazon a key that can never match anyone.
     local, at, domain = email.partition("@")
     return email if at and local and domain and "@" not in domain else ""
 
 
-def _norm_text(value: str, country: str | None) -> str:
+def _norm_text(value: str, country: str | None) -> str:  # noqa: ARG001 - one signature
     text = value.lower()
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATION)).lower()
@@ -166,7 +169,7 @@ def _parse_phone(text: str, region: str | None) -> str:
     return phonenumbers.format_number(number, _E164).lstrip("+")
 
 
-def _norm_raw(value: str, country: str | None) -> str:
+def _norm_raw(value: str, country: str | None) -> str:  # noqa: ARG001 - one signature
     return value.strip()
 
 
@@ -209,7 +212,7 @@ def sha256_hex(text: str) -> str:
 
 def is_sha256_hex(value: str) -> bool:
     """True when ``value`` is exactly 64 hex characters (any case)."""
-    return len(value) == 64 and _HEX64.fullmatch(value) is not None
+    return len(value) == _SHA256_HEX_LENGTH and _HEX64.fullmatch(value) is not None
 
 
 def _as_text(value: object) -> str | None:
@@ -249,7 +252,7 @@ def prepare(key_type: str, value: object, *, api: str, country: str | None = Non
             return None
         return text
     stripped = text.strip()
-    if len(stripped) == 64 and _HEX64.fullmatch(stripped):
+    if len(stripped) == _SHA256_HEX_LENGTH and _HEX64.fullmatch(stripped):
         return stripped.lower()
     normalized = _NORMALIZERS[key_type](text, country)
     if not normalized:
@@ -273,7 +276,7 @@ def infer_type(value: str) -> str | None:
         return "MAID"
     if _PHONE_SHAPE.fullmatch(text):
         digits = sum(c.isdigit() for c in text)
-        if 7 <= digits <= 15:
+        if _MIN_PHONE_DIGITS <= digits <= _MAX_PHONE_DIGITS:
             return "PHONE"
     return None
 

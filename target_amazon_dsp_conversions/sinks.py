@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import fastjsonschema
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import RecordSink
 
 from target_amazon_dsp_conversions.errors import Problem
@@ -31,7 +32,9 @@ class ConversionSink(RecordSink):
             # Formats are not checked: the SDK does not either, and the run parses times itself.
             return fastjsonschema.compile(schema, use_formats=False)
         except Exception:  # noqa: BLE001 - a schema we cannot compile is not the user's loss
-            logger.warning("Stream %r: schema not usable for validation; not validating", self.stream_name)
+            logger.warning(
+                "Stream %r: schema not usable for validation; not validating", self.stream_name
+            )
             return None
 
     def _validate_and_parse(self, record: dict) -> dict:
@@ -53,18 +56,34 @@ class ConversionSink(RecordSink):
         return record
 
     def _singer_validate_message(self, record: dict) -> None:
-        # The dedupe ID is derived from the key properties: records lacking them would share
-        # one ID and Amazon would keep only one of them. Reject them instead (the SDK fails).
-        if self._schema_problem is None and self.key_properties:
-            missing = [k for k in self.key_properties if k not in record]
-            if missing or all(record[k] is None for k in self.key_properties):
-                missing = missing or list(self.key_properties)
-                self._schema_problem = Problem(
-                    "MISSING_KEY_PROPERTY",
-                    f"key properties {', '.join(missing)} missing or null; the dedupe ID is "
-                    "derived from them",
-                    missing[0],
-                )
+        keys = self.key_properties
+        if not keys:
+            return
+        # Common case first, without building lists: every key there, one of them set.
+        for k in keys:
+            if k not in record:
+                break
+        else:
+            for k in keys:
+                if record[k] is not None:
+                    return
+        missing = [k for k in keys if k not in record]
+        if missing:
+            # The Singer spec requires key properties; the run stops, as the SDK does, but
+            # with a line that says what is wrong.
+            raise MissingKeyPropertiesError(
+                f"a RECORD of stream '{self.stream_name}' lacks its key properties "
+                f"{', '.join(missing)}; the dedupe ID is derived from them"
+            )
+        if self._schema_problem is None:
+            # All null: such records would share one dedupe ID and Amazon would keep only one
+            # of them, so each is rejected instead.
+            self._schema_problem = Problem(
+                "NULL_KEY_PROPERTIES",
+                f"key properties {', '.join(keys)} are all null; the dedupe ID is derived "
+                "from them",
+                keys[0],
+            )
 
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Map, check and queue the record (or reject it)."""

@@ -19,14 +19,15 @@ import tempfile
 from pathlib import Path
 
 USER = "meltano"
-PASSWORD = "meltano-test-password"  # noqa: S105 - a throwaway local server
+PASSWORD = "meltano-test-password"  # a throwaway server on loopback
 
 
 def _bin_dir() -> Path:
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
-    )
+    def version(initdb: str) -> int:
+        name = Path(initdb).parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
     if candidates:
         return Path(candidates[-1]).parent
     found = shutil.which("initdb")

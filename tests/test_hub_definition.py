@@ -38,7 +38,7 @@ def about() -> dict[str, Any]:
         [sys.executable, "-m", "target_amazon_dsp_conversions", "--about", "--format=json"],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return json.loads(out.stdout)
 
 
 def _hub_files() -> list[Path]:
@@ -59,7 +59,7 @@ def loader() -> dict[str, Any]:
     """The target as meltano.yml declares it."""
     project = yaml.safe_load((REPO / "meltano.yml").read_text())
     (found,) = [p for p in project["plugins"]["loaders"] if p["name"] == NAME]
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _setting_type(prop: dict[str, Any]) -> str:

@@ -38,12 +38,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.no_validate:
-        server._schema_violations = lambda api, schema, body: []  # noqa: ARG005
+        server._schema_violations = lambda api, schema, body: []
     emu = AmazonAdsEmulator(args.port, host=args.host)
     if args.no_ledger:
-        emu._requests = _Discard()  # noqa: SLF001
-        emu._accepted = _Discard()  # noqa: SLF001
-        emu._rejected = _Discard()  # noqa: SLF001
+        emu._requests = _Discard()
+        emu._accepted = _Discard()
+        emu._rejected = _Discard()
     emu.faults = Faults(latency_seconds=args.latency)
     emu.start()
     print(f"Amazon Ads emulator listening on {emu.url}", flush=True)
