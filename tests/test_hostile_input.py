@@ -75,9 +75,7 @@ def test_messages_the_run_cannot_go_past(
     assert sorted(emulator.accepted_ids().values()) == [1] * 4
 
 
-def test_invalid_utf8_input_is_one_clean_line(
-    emulator: AmazonAdsEmulator, tmp_path: Path
-) -> None:
+def test_invalid_utf8_input_is_one_clean_line(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
     import subprocess
 
     from tests.conftest import TARGET
