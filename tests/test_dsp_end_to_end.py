@@ -174,7 +174,8 @@ def test_dry_run_needs_no_credentials_and_sends_nothing(tmp_path: Path) -> None:
         assert request_errors("dsp", request["body"]) == []
     assert "customer.1@example.com" not in (tmp_path / "dry-run-requests.jsonl").read_text().lower()
     assert run.report["dry_run"] is True
-    assert "Run complete: 120 records read, 120 written to the dry-run file, 0 rejected" in run.stderr
+    summary = "Run complete: 120 records read, 120 written to the dry-run file, 0 rejected"
+    assert summary in run.stderr
 
 
 def test_missing_client_id_fails_before_reading_input(tmp_path: Path) -> None:
