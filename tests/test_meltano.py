@@ -358,3 +358,22 @@ def test_dotenv_sets_every_kind_of_setting(project: Project) -> None:
     )
     config = project.config(TARGET)
     assert {k: config[k] for k in SETTINGS_TYPED} == SETTINGS_TYPED
+
+
+def test_plugin_command_check_reports_the_connection(
+    installed: Project, emulator: AmazonAdsEmulator
+) -> None:
+    config = emulator.target_config()
+    env = {f"{PREFIX}{key.upper()}": str(value) for key, value in config.items()}
+
+    good = installed.run("invoke", f"{TARGET}:check", env=env, check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "OK: no problems found" in good.stdout
+    assert "cd-purchase" in good.stdout
+    assert config["client_secret"] not in good.stdout + good.stderr
+
+    emulator.revoked_refresh_tokens.add(config["refresh_token"])
+    emulator.refresh_tokens.discard(config["refresh_token"])
+    revoked = installed.run("invoke", f"{TARGET}:check", env=env, check=False)
+    assert revoked.returncode == 1
+    assert "Sign in with Amazon again" in revoked.stdout
