@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -30,9 +31,16 @@ from target_amazon_dsp_conversions.errors import Problem, Rejected, reject
 from target_amazon_dsp_conversions.mapping import MATCH_KEY_FIELDS
 
 _CENT = Decimal("0.01")
+# Python 3.11 reads a trailing Z itself; 3.10 would raise and take the careful path anyway.
+_UTC_SUFFIXES = ("+00:00", "Z") if sys.version_info >= (3, 11) else ("+00:00",)
+_fromisoformat = datetime.fromisoformat
+# A per-value cache of a pure function of one input value; bounded, cleared when full.
+_CACHE_LIMIT = 65_536
+_conversion_types: dict[str, str | None] = {}
 _MAX_VALUE = Decimal(str(MAX_VALUE))
 # json.dumps with options builds a new encoder per call; this one is built once (same output).
 _seed_json = json.JSONEncoder(sort_keys=True, default=str).encode
+_json_text = json.encoder.encode_basestring_ascii
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "limited_data_use", "ldu"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "n", ""})
 
@@ -175,6 +183,12 @@ def parse_time(raw: Any) -> datetime:
             seconds /= 1000
         moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     elif isinstance(raw, str):
+        if type(raw) is str and raw.endswith(_UTC_SUFFIXES):
+            # The common form (a tap's UTC ISO timestamp): parsed in C as it is.
+            try:
+                return _fromisoformat(raw).astimezone(timezone.utc)
+            except ValueError:
+                pass  # the careful path below says the same or accepts more
         text = raw.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
@@ -220,6 +234,15 @@ def normalize_conversion_type(raw: Any) -> str | None:
     """Amazon's enum for a conversion type given as the enum or as a plain word; None if unknown."""
     if not isinstance(raw, str):
         return None
+    if raw in _conversion_types:
+        return _conversion_types[raw]
+    if len(_conversion_types) >= _CACHE_LIMIT:
+        _conversion_types.clear()
+    enum = _conversion_types[raw] = _normalize_conversion_type(raw)
+    return enum
+
+
+def _normalize_conversion_type(raw: str) -> str | None:
     word = raw.strip().replace("-", "_").replace(" ", "_")
     if word.upper() in EVENTS_CONVERSION_TYPES:
         return word.upper()
@@ -375,6 +398,9 @@ def dedupe_seed(stream: str, record: Mapping[str, Any], key_properties: Sequence
     """
     if key_properties:
         content: Any = [record.get(k) for k in key_properties]
+        if all(type(v) is str for v in content):
+            # What the encoder below writes for a list of text, without building an encoder.
+            return stream + "\x1f[" + ", ".join(map(_json_text, content)) + "]"
     else:
         content = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
     return stream + "\x1f" + _seed_json(content)

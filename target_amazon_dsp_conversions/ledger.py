@@ -45,6 +45,17 @@ class StateLedger:
             self._segments[segment_id - self._first_id].outstanding -= 1
             self._release()
 
+    def settle_all(self, segment_ids: list[int]) -> None:
+        """`settle` for each id in turn, under one lock (a request's worth of answers)."""
+        with self._lock:
+            segments = self._segments
+            for segment_id in segment_ids:
+                segment = segments[segment_id - self._first_id]
+                segment.outstanding -= 1
+                # As `settle` would: a STATE can only be released when the first segment empties.
+                if segment.outstanding == 0 and segment is segments[0]:
+                    self._release()
+
     def add_state(self, state: Any) -> None:
         """A STATE message closes the open segment."""
         with self._lock:

@@ -6,7 +6,6 @@ file), or undelivered (the run fails and the next run resends it from the last S
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -37,8 +36,6 @@ logger = logging.getLogger("target-amazon-dsp-conversions")
 PROGRESS_INTERVAL_SECONDS = 5.0
 # A partial batch waits at most this long for more events before it is sent.
 IDLE_FLUSH_SECONDS = 2.0
-# Built once: json.dumps with options would build a new encoder for every event.
-_encode_event = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class Run(Outcomes):
@@ -99,9 +96,7 @@ class Run(Outcomes):
             on_sent=self.stats.count_sent,
         )
         self._client_id = client_id
-        self._ticker = ProgressTicker(
-            self.stats, PROGRESS_INTERVAL_SECONDS, self._tick
-        )
+        self._ticker = ProgressTicker(self.stats, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
         self._finished = False
 
@@ -123,13 +118,12 @@ class Run(Outcomes):
             )
             if self.definitions is not None:
                 self.definitions.resolve(conversion, fields.get("conversionType"))
-            event = self.api.event_payload(conversion)
+            encoded = self.api.encode_event(conversion)
         except Rejected as rejected:
             self.stats.count_read()
             self._reject(stream, record, segment, rejected.problems)
             return
         self.stats.count_read([t for t, _ in conversion.match_keys])
-        encoded = _encode_event(event).encode()
         pending = PendingEvent(segment, stream, record, conversion.dedupe_id, encoded)
         self.delivery.add(pending, self.api.batch_key(conversion))
 
@@ -182,8 +176,7 @@ class Run(Outcomes):
     def accepted(self, events: list[PendingEvent]) -> None:
         """Amazon accepted these events."""
         self.stats.count_accepted(len(events))
-        for event in events:
-            self.ledger.settle(event.segment)
+        self.ledger.settle_all([event.segment for event in events])
 
     def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
         """Amazon refused this event."""
@@ -196,9 +189,7 @@ class Run(Outcomes):
 
     # Internals.
 
-    def _reject(
-        self, stream: str, record: Any, segment: int, problems: list[Problem]
-    ) -> None:
+    def _reject(self, stream: str, record: Any, segment: int, problems: list[Problem]) -> None:
         self.rejects.write(stream, record, problems)
         self.stats.count_rejected(problems)
         self.ledger.settle(segment)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ logger = logging.getLogger("target-amazon-dsp-conversions")
 # json.loads with parse_float builds a new decoder per call; one decoder serves every line.
 _decode = json.JSONDecoder(parse_float=Decimal).decode
 
+_INPUT_BUFFER_BYTES = 1 << 20
 SINGER_TYPES = frozenset({"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH"})
 # JSON may escape half of a surrogate pair alone ("\ud800"): Python then holds a string that
 # cannot be encoded (UTF-8 output, hashing). Such lines are rare, so a cheap test finds them.
@@ -49,6 +51,13 @@ class SafeSingerReader(SingerReader):
         buffer = getattr(sys.stdin, "buffer", None)
         if buffer is None:  # stdin replaced by a text-only object (embedding, tests)
             return sys.stdin
+        # 1 MiB reads instead of 8 KiB: each read releases the GIL, and getting it back from
+        # busy upload threads costs far more than the read itself. A pipe still yields each
+        # line as soon as it arrives. Without a file descriptor, stdin is read as it is.
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            buffer = open(  # noqa: SIM115 - lives as long as the process's stdin
+                buffer.fileno(), "rb", buffering=_INPUT_BUFFER_BYTES, closefd=False
+            )
         return (raw.decode("utf-8") for raw in buffer)  # type: ignore[return-value]
 
     def process_lines(

@@ -164,3 +164,74 @@ def test_rejected_record_still_lists_every_problem():
         )
     codes = sorted(p.code for p in caught.value.problems)
     assert codes == ["EVENT_TOO_OLD", "INVALID_CURRENCY", "INVALID_NUMBER"]
+
+
+def test_dsp_event_bytes_are_the_encoded_payload() -> None:
+    """encode_event writes JSON by hand; it must equal encoding event_payload's dict."""
+    import json
+    from decimal import Decimal
+
+    from target_amazon_dsp_conversions.apis.dsp import DspApi
+    from target_amazon_dsp_conversions.conversion import Conversion
+
+    api = DspApi()
+    base: dict[str, Any] = {
+        "event_time": "2026-11-22T12:00:00Z",
+        "conversion_type": "OFF_AMAZON_PURCHASES",
+        "name": "store purchase",
+        "country_code": "US",
+        "source": "SERVER_TO_SERVER",
+        "advertiser_id": "1234567890",
+        "dedupe_id": "order-1",
+        "match_keys": [("EMAIL", "a" * 64), ("PHONE", "b" * 64)],
+        "definition_id": "cd-1",
+    }
+    variants: list[dict[str, Any]] = [
+        {},
+        {"value": Decimal("129.99"), "currency": "USD", "units_sold": 2},
+        {"value": Decimal("-0.50"), "units_sold": 3, "conversion_type": "SIGN_UP"},
+        {"value": Decimal("9999999999999.99"), "limited_data_use": True, "units_sold": 1},
+        {"definition_id": None, "conversion_type": None, "units_sold": 5},
+        {"name": 'Kauf "Ä" \\ \u2028 \x01 😀', "dedupe_id": "ß\n", "match_keys": []},
+        {"value": Decimal("0.00"), "match_keys": [("MAID", "abc-123")]},
+    ]
+    for overrides in variants:
+        conversion = Conversion(**{**base, **overrides})
+        expected = json.dumps(
+            api.event_payload(conversion), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        assert api.encode_event(conversion) == expected
+
+
+def test_dedupe_seed_of_text_keys_is_the_json_encoding() -> None:
+    """The seed fast path (text key values) writes what the JSON encoder wrote before it."""
+    import json
+
+    from target_amazon_dsp_conversions.conversion import dedupe_seed
+
+    encode = json.JSONEncoder(sort_keys=True, default=str).encode
+    for values in (["order-1"], ["a", 'b\u00e9"\\'], ["😀", ""], ["x", "1"]):
+        keys = [f"k{i}" for i in range(len(values))]
+        record = dict(zip(keys, values, strict=True))
+        assert dedupe_seed("s", record, keys) == "s\x1f" + encode(values)
+    assert dedupe_seed("s", {"k": 7}, ["k"]) == "s\x1f[7]"
+    assert dedupe_seed("s", {}, ["k"]) == "s\x1f[null]"
+
+
+def test_timestamp_fast_path_agrees_with_the_general_parse() -> None:
+    from target_amazon_dsp_conversions.conversion import parse_time
+
+    for text in (
+        "2026-11-22T10:00:00+00:00",
+        "2026-11-22T10:00:00.123456+00:00",
+        "2026-11-22T10:00:00Z",
+        "2026-11-22 10:00:00Z",
+        "2026-11-22T10:00:00.5Z",
+        " 2026-11-22T10:00:00Z",
+    ):
+        assert parse_time(text) == datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc).replace(
+            microsecond=parse_time(text).microsecond
+        )
+        assert parse_time(text).tzinfo is timezone.utc
+    with pytest.raises(ValueError):
+        parse_time("2026-13-22T10:00:00Z")

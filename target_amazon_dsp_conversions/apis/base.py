@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +41,10 @@ class ConversionApi(Protocol):
         """The event as this API takes it; raises Rejected for API-specific problems."""
         ...
 
+    def encode_event(self, conversion: Conversion) -> bytes:
+        """`event_payload` as compact UTF-8 JSON, the form requests are assembled from."""
+        ...
+
     def build_request(
         self,
         key: tuple[str, str],
@@ -58,6 +64,23 @@ class ConversionApi(Protocol):
     def read_error(self, status: int, body: Any) -> Problem:
         """The problem a non-2xx response states, for the rejects file."""
         ...
+
+
+def _encoder() -> Callable[[Any], str]:
+    # One C encoder object for every event: json.JSONEncoder.encode builds a new one per call.
+    # No circular check: an event is built by this package and is never circular.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    chunks = make(
+        None, json.JSONEncoder().default, json.encoder.encode_basestring,
+        None, ":", ",", False, False, True,
+    )  # fmt: skip
+    return lambda value: "".join(chunks(value, 0))
+
+
+# Same text as json.dumps(value, separators=(",", ":"), ensure_ascii=False).
+encode_json = _encoder()
 
 
 def join_events(prefix: bytes, encoded_events: list[bytes], suffix: bytes) -> bytes:

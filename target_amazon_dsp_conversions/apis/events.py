@@ -21,6 +21,7 @@ from target_amazon_dsp_conversions.amazon_fields import (
 from target_amazon_dsp_conversions.apis.base import (
     ItemResults,
     OutgoingRequest,
+    encode_json,
     http_problem,
     item_index,
     join_events,
@@ -58,6 +59,10 @@ class EventsApi:
     def batch_key(self, conversion: Conversion) -> tuple[str, str]:
         """One advertiser per request (header); the source is always server-to-server."""
         return (conversion.advertiser_id, conversion.source)
+
+    def encode_event(self, conversion: Conversion) -> bytes:
+        """`event_payload` as compact UTF-8 JSON."""
+        return encode_json(self.event_payload(conversion)).encode()
 
     def event_payload(self, conversion: Conversion) -> dict[str, Any]:
         """`EventCreate`."""
