@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -86,6 +86,16 @@ encode_json = _encoder()
 def join_events(prefix: bytes, encoded_events: list[bytes], suffix: bytes) -> bytes:
     """Assemble a body from pre-encoded events, so no event is encoded twice."""
     return prefix + b",".join(encoded_events) + suffix
+
+
+def error_items(body: Any, base: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The `error[]` entries of a 207 body with their 0-based item index; others are skipped."""
+    errors = body.get("error") if isinstance(body, dict) else None
+    for item in errors or []:
+        if isinstance(item, dict):
+            index = item_index(item.get("index"), base, count)
+            if index is not None:
+                yield index, item
 
 
 def item_index(raw: Any, base: int, count: int) -> int | None:

@@ -17,8 +17,8 @@ from target_amazon_dsp_conversions.amazon_fields import (
 from target_amazon_dsp_conversions.apis.base import (
     ItemResults,
     OutgoingRequest,
+    error_items,
     http_problem,
-    item_index,
     join_events,
 )
 from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
@@ -130,13 +130,7 @@ class DspApi:
     def read_multi_status(self, body: Any, count: int) -> ItemResults:
         """`BatchImportConversionEventDataResponseV1`: `error[].index` counts from 1."""
         results: ItemResults = [None] * count
-        errors = body.get("error") if isinstance(body, dict) else None
-        for item in errors or []:
-            if not isinstance(item, dict):
-                continue
-            index = item_index(item.get("index"), 1, count)
-            if index is None:
-                continue
+        for index, item in error_items(body, 1, count):
             code = str(item.get("code") or "AMAZON_REJECTED")
             message = str(item.get("message") or code)
             sub_errors = [e for e in item.get("errors") or [] if isinstance(e, dict)]

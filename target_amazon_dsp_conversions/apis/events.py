@@ -22,8 +22,8 @@ from target_amazon_dsp_conversions.apis.base import (
     ItemResults,
     OutgoingRequest,
     encode_json,
+    error_items,
     http_problem,
-    item_index,
     join_events,
 )
 from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
@@ -144,13 +144,7 @@ class EventsApi:
     def read_multi_status(self, body: Any, count: int) -> ItemResults:
         """`EventMultiStatusResponse`: `error[].index` counts from 0."""
         results: ItemResults = [None] * count
-        errors = body.get("error") if isinstance(body, dict) else None
-        for item in errors or []:
-            if not isinstance(item, dict):
-                continue
-            index = item_index(item.get("index"), 0, count)
-            if index is None:
-                continue
+        for index, item in error_items(body, 0, count):
             problems = [
                 Problem(
                     str(e.get("code") or "AMAZON_REJECTED"),
