@@ -1,0 +1,349 @@
+"""The `check` command: is the target's configuration able to deliver, and if not, why.
+
+Gets an access token with the target's own settings, lists the profiles and, for the DSP API,
+the advertiser's conversion definitions, optionally sends one upload Amazon must refuse (to
+verify event_manager_edit), and prints one line per problem saying what to fix. Never prints
+the client secret or a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from target_amazon_dsp_conversions.amazon_fields import DSP_DEFINITION_MEDIA_TYPE
+from target_amazon_dsp_conversions.apis.dsp import DspApi
+from target_amazon_dsp_conversions.auth import AccessTokens
+from target_amazon_dsp_conversions.definitions import PAGE_SIZE
+from target_amazon_dsp_conversions.errors import UserError
+from target_amazon_dsp_conversions.settings import Settings
+
+# The probe event is sent under a definition ID no advertiser has and marked limited data use,
+# so Amazon refuses (or does not process) it; only the permission check on the call matters.
+PROBE_DEFINITION_ID = "target-amazon-dsp-conversions-check-not-a-definition"
+
+
+def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) -> int:
+    """Print what the connection reaches and one line per problem; 1 when there are problems.
+
+    `login_command` is what to run to get a refresh token, for the message when it is missing.
+    """
+    report = _Report()
+    for name, fix in (
+        ("client_id", "the LwA client ID of your Amazon Ads API app"),
+        ("client_secret", "the LwA client secret of your Amazon Ads API app"),
+        ("refresh_token", f"sign in with Amazon ({login_command})"),
+    ):
+        if not str(config.get(name) or "").strip():
+            report.problem(f"{name} is not set: {fix}")
+    missing = bool(report.problems)
+    advertiser = str(config.get("advertiser_id") or "").strip()
+    if advertiser.upper().startswith("ENTITY"):
+        report.problem(
+            f"advertiser_id {advertiser} is a DSP entity ID: use the numeric DSP advertiser ID "
+            "(the profiles listed above show the ones you can use)"
+        )
+        config = {k: v for k, v in config.items() if k != "advertiser_id"}
+    if missing:
+        return _finish(report)
+    # A check tests the real connection even when the config is set up for a dry run.
+    settings = Settings.from_config({**config, "dry_run": False})
+    report.line(f"Region {settings.region}, API {settings.api}, host {settings.api_url}")
+    assert settings.client_id and settings.client_secret and settings.refresh_token
+    tokens = AccessTokens(
+        token_url=settings.auth_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        refresh_token=settings.refresh_token,
+        timeout=settings.request_timeout,
+        max_retries=1,
+        wait=lambda seconds: threading.Event().wait(min(seconds, 2.0)),
+    )
+    try:
+        tokens.current()
+    except UserError as exc:
+        report.problem(str(exc))
+        return _finish(report)
+    report.line("Sign-in: OK (Login with Amazon issued an access token)")
+    api = _Api(tokens, settings.client_id, settings.request_timeout)
+    profiles = _check_profiles(api, settings, report)
+    if profiles is not None and settings.advertiser_id and settings.api == "dsp":
+        listed = _check_definitions(api, settings, report)
+        if listed is not None and probe_upload:
+            _probe_upload(api, settings, report)
+        elif listed is not None:
+            report.line(
+                "event_manager_edit: not checked (Amazon has no read-only check); it shows at "
+                "the first upload, or run check --probe-upload"
+            )
+    return _finish(report)
+
+
+class _Api:
+    """One-shot API calls with a Bearer token: statuses come back as they are, for diagnosis.
+
+    HttpTransport is built for delivery (retries for minutes, a repeated 401 becomes an error
+    message); a check wants each status once, so it can say what it means.
+    """
+
+    def __init__(self, tokens: AccessTokens, client_id: str, timeout: float) -> None:
+        self._tokens = tokens
+        self._client_id = client_id
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def call(
+        self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, Any]:
+        token = self._tokens.current()
+        for attempt in range(2):
+            sent = {"Amazon-Advertising-API-ClientId": self._client_id, **(headers or {})}
+            sent["Authorization"] = f"Bearer {token}"
+            try:
+                answer = self._session.request(
+                    method, url, headers=sent, data=body or None, timeout=self._timeout
+                )
+            except requests.RequestException as exc:
+                host = urlsplit(url).netloc
+                raise UserError(
+                    f"could not reach {host} ({type(exc).__name__}); check api_url/region"
+                ) from None
+            if answer.status_code != 401 or attempt:  # noqa: PLR2004
+                return answer.status_code, _json(answer) if answer.content else None
+            token = self._tokens.refresh_after_401(token)
+        raise AssertionError("unreachable")
+
+
+class _Report:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def line(self, text: str = "") -> None:
+        print(text, flush=True)  # noqa: T201
+
+    def table(self, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            self.line(
+                "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+
+def _finish(report: _Report) -> int:
+    report.line()
+    for problem in report.problems:
+        report.line(f"problem: {problem}")
+    if not report.problems:
+        report.line("OK: no problems found")
+    return 1 if report.problems else 0
+
+
+def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any] | None:
+    status, body = api.call("GET", f"{settings.api_url}/v2/profiles")
+    if status == 401:  # noqa: PLR2004
+        report.problem(
+            f"the {settings.region} API host refused a fresh access token (HTTP 401): wrong "
+            "region? set region to where your advertisers are (NA, EU or FE) and check that "
+            "the app has Amazon Ads API access"
+        )
+        return None
+    if status != 200 or not isinstance(body, list):  # noqa: PLR2004
+        report.problem(f"GET /v2/profiles answered HTTP {status} {_message(body)}".rstrip())
+        return None
+    profiles = [p for p in body if isinstance(p, dict)]
+    report.line()
+    report.line(f"Profiles ({len(profiles)}):")
+    rows = []
+    for p in profiles:
+        info = p.get("accountInfo") or {}
+        rows.append(
+            (
+                str(p.get("profileId", "")),
+                str(p.get("countryCode", "")),
+                str(info.get("type", "")),
+                str(info.get("id", "")),
+                str(info.get("name", "")),
+            )
+        )
+    if rows:
+        report.table(("PROFILE", "COUNTRY", "TYPE", "ACCOUNT ID", "NAME"), rows)
+    if not profiles:
+        report.problem(
+            f"this sign-in has no advertising profiles in region {settings.region}: wrong "
+            "region? set region (NA, EU, FE), or sign in as a user with access to the advertiser"
+        )
+        return None
+    by_account = {row[3]: row for row in rows}
+    agencies = [row[3] for row in rows if row[2] == "agency"] or [row[3] for row in rows]
+    if not settings.advertiser_id:
+        report.line(f"advertiser_id is not set; advertisers available: {', '.join(agencies)}")
+        return profiles
+    found = by_account.get(settings.advertiser_id)
+    if found is None:
+        report.problem(
+            f"advertiser_id {settings.advertiser_id} is not among the advertisers this sign-in "
+            f"reaches in region {settings.region}; available: {', '.join(agencies)}"
+        )
+        return None
+    report.line(f"Advertiser {settings.advertiser_id}: {found[4]!r}, profile {found[0]}")
+    if settings.profile_id and settings.profile_id != found[0]:
+        report.problem(
+            f"profile_id {settings.profile_id} is not the profile of advertiser "
+            f"{settings.advertiser_id}: set profile_id to {found[0]} (or leave it unset)"
+        )
+    return profiles
+
+
+def _dsp_headers(settings: Settings) -> dict[str, str]:
+    assert settings.advertiser_id
+    headers = {
+        "Amazon-Ads-AccountId": settings.advertiser_id,
+        "Content-Type": DSP_DEFINITION_MEDIA_TYPE,
+        "Accept": DSP_DEFINITION_MEDIA_TYPE,
+    }
+    if settings.profile_id:
+        headers["Amazon-Advertising-API-Scope"] = settings.profile_id
+    return headers
+
+
+def _check_definitions(
+    api: _Api, settings: Settings, report: _Report
+) -> list[dict[str, Any]] | None:
+    advertiser = settings.advertiser_id
+    url = f"{settings.api_url}/accounts/{advertiser}/dsp/conversionDefinitions/list"
+    found: list[dict[str, Any]] = []
+    page: dict[str, Any] = {"maxResults": PAGE_SIZE}
+    while True:
+        status, body = api.call("POST", url, _dsp_headers(settings), json.dumps(page).encode())
+        if status == 403:  # noqa: PLR2004
+            report.problem(
+                f"no access to the conversion definitions of advertiser {advertiser} (HTTP 403 "
+                f"{_message(body)}): the user who signed in needs Events Manager permission "
+                "(event_manager_view to list, event_manager_edit to upload) on this advertiser"
+            )
+            return None
+        if status != 200 or not isinstance(body, dict):  # noqa: PLR2004
+            report.problem(
+                f"listing conversion definitions of advertiser {advertiser}: HTTP {status} "
+                f"{_message(body)}".rstrip()
+            )
+            return None
+        found.extend(d for d in body.get("conversionDefinitions") or [] if isinstance(d, dict))
+        if not body.get("nextToken"):
+            break
+        page = {"maxResults": PAGE_SIZE, "nextToken": body["nextToken"]}
+    report.line()
+    report.line(f"Conversion definitions of advertiser {advertiser} ({len(found)}):")
+    rows = [
+        (
+            str(d.get("conversionDefinitionId", "")),
+            str(d.get("name", "")),
+            str(d.get("source", "")),
+            str(d.get("conversionType", "")),
+        )
+        for d in found
+    ]
+    if rows:
+        report.table(("ID", "NAME", "SOURCE", "TYPE"), rows)
+    _check_configured_definitions(settings, found, report)
+    return found
+
+
+def _check_configured_definitions(
+    settings: Settings, found: list[dict[str, Any]], report: _Report
+) -> None:
+    advertiser = settings.advertiser_id
+    by_id = {str(d.get("conversionDefinitionId")): d for d in found}
+    for key, value in settings.conversion_definitions.items():
+        wanted = value.get(advertiser) if isinstance(value, Mapping) else value
+        if wanted is None:
+            continue
+        definition = by_id.get(str(wanted))
+        if definition is None:
+            report.problem(
+                f"conversion_definitions.{key}: {wanted} is not a conversion definition of "
+                f"advertiser {advertiser}; use one of the IDs listed above"
+            )
+        elif definition.get("source") != settings.source:
+            report.problem(
+                f"conversion_definitions.{key}: {wanted} takes {definition.get('source')} "
+                f"events but source is {settings.source}; pick a {settings.source} definition"
+            )
+    if not any(d.get("source") == settings.source for d in found):
+        if settings.create_missing_definitions:
+            report.line(
+                f"No {settings.source} definition yet: the target creates them as needed "
+                "(create_missing_definitions)"
+            )
+        else:
+            report.problem(
+                f"advertiser {advertiser} has no conversion definition for source "
+                f"{settings.source}: create one in Amazon DSP (Events Manager), set "
+                "create_missing_definitions: true, or change source"
+            )
+
+
+def _probe_upload(api: _Api, settings: Settings, report: _Report) -> None:
+    """Verify event_manager_edit with one event Amazon must refuse (see PROBE_DEFINITION_ID)."""
+    assert settings.advertiser_id and settings.client_id
+    event = {
+        "conversionDefinitionId": PROBE_DEFINITION_ID,
+        "name": "connection check",
+        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "countryCode": "US",
+        "matchKeys": [{"type": "EMAIL", "values": [hashlib.sha256(b"check@invalid").hexdigest()]}],
+        "clientDedupeId": "connection-check-" + secrets.token_hex(8),
+        "dataProcessingOptions": "LIMITED_DATA_USE",
+    }
+    request = DspApi().build_request(
+        (settings.advertiser_id, settings.source),
+        [json.dumps(event).encode()],
+        api_url=settings.api_url,
+        client_id=settings.client_id,
+        profile_id=settings.profile_id,
+    )
+    status, body = api.call(request.method, request.url, request.headers, request.body)
+    if status == 207:  # noqa: PLR2004
+        refused = isinstance(body, dict) and bool(body.get("error"))
+        report.line(
+            "event_manager_edit: OK (Amazon took the upload call; "
+            + (
+                "the probe event was refused, as intended)"
+                if refused
+                else "the probe event is marked LIMITED_DATA_USE, so Amazon does not process it)"
+            )
+        )
+    elif status == 403:  # noqa: PLR2004
+        report.problem(
+            f"the user who signed in cannot upload conversions for advertiser "
+            f"{settings.advertiser_id} (HTTP 403 {_message(body)}): ask an admin of the "
+            "advertiser to grant Events Manager 'View and Edit' (event_manager_edit)"
+        )
+    else:
+        report.problem(f"upload probe answered HTTP {status} {_message(body)}".rstrip())
+
+
+# ---------------------------------------------------------------------------- helpers
+def _json(response: requests.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("details") or body.get("code") or "")
+    return ""
