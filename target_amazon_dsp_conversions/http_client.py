@@ -66,7 +66,6 @@ class HttpTransport:
         timeout: float,
         max_retries: int,
         stopping: threading.Event,
-        pool_size: int,
     ) -> None:
         """`stopping` interrupts backoff waits when the run is being shut down."""
         self._tokens = tokens
@@ -74,7 +73,6 @@ class HttpTransport:
         self._timeout = timeout
         self._max_retries = max_retries
         self._stopping = stopping
-        self._pool_size = pool_size
         self._local = threading.local()
         # requests reads the environment (proxies, netrc, CA bundle) on every request when
         # trust_env is on, which costs more CPU than the request itself; it is read here once,
@@ -99,7 +97,8 @@ class HttpTransport:
             session = requests.Session()
             session.trust_env = False
             session.verify = self._verify
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
+            # One session per upload thread, so one kept-alive connection each is enough.
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             self._local.session = session

@@ -50,7 +50,6 @@ class Run(Outcomes):
         self.ledger = StateLedger(emit_state)
         self.stopping = threading.Event()
         self.mapping = RecordMapping(settings.mapping, settings.defaults)
-        self._now = datetime.now(timezone.utc)
         self._dry_run_file: DryRunTransport | None = None
         transport: Transport
         if settings.dry_run:
@@ -72,7 +71,6 @@ class Run(Outcomes):
                 timeout=settings.request_timeout,
                 max_retries=settings.max_retries,
                 stopping=self.stopping,
-                pool_size=settings.max_concurrent_requests,
             )
         client_id = settings.client_id or "<client_id>"
         self.definitions = (

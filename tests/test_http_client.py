@@ -52,7 +52,6 @@ def transport(emulator: AmazonAdsEmulator, stopping: threading.Event, stats: Run
     )
     return HttpTransport(
         tokens=tokens, counters=stats, timeout=5, max_retries=max_retries, stopping=stopping,
-        pool_size=1,
     )  # fmt: skip
 
 
