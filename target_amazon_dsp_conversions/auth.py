@@ -6,11 +6,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from target_amazon_dsp_conversions.errors import DeliveryError, SignInError
+
+if TYPE_CHECKING:
+    from target_amazon_dsp_conversions.settings import Settings
 
 logger = logging.getLogger("target-amazon-dsp-conversions.auth")
 
@@ -53,6 +56,23 @@ class AccessTokens:
         self._token: str | None = None
         self._expires_at = 0.0
         self.refreshes = 0
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, *, max_retries: int, wait: Callable[[float], bool]
+    ) -> AccessTokens:
+        """Tokens for the credentials and token host of the target's settings."""
+        if not (settings.client_id and settings.client_secret and settings.refresh_token):
+            raise SignInError("client_id, client_secret and refresh_token are needed to sign in")
+        return cls(
+            token_url=settings.auth_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            refresh_token=settings.refresh_token,
+            timeout=settings.request_timeout,
+            max_retries=max_retries,
+            wait=wait,
+        )
 
     def current(self) -> str:
         """A valid access token, refreshed when it is about to expire."""

@@ -57,15 +57,8 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
     # A check tests the real connection even when the config is set up for a dry run.
     settings = Settings.from_config({**config, "dry_run": False})
     report.line(f"Region {settings.region}, API {settings.api}, host {settings.api_url}")
-    assert settings.client_id and settings.client_secret and settings.refresh_token
-    tokens = AccessTokens(
-        token_url=settings.auth_url,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-        refresh_token=settings.refresh_token,
-        timeout=settings.request_timeout,
-        max_retries=1,
-        wait=lambda seconds: threading.Event().wait(min(seconds, 2.0)),
+    tokens = AccessTokens.for_settings(
+        settings, max_retries=1, wait=lambda seconds: threading.Event().wait(min(seconds, 2.0))
     )
     try:
         tokens.current()
@@ -73,6 +66,7 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
         report.problem(str(exc))
         return _finish(report)
     report.line("Sign-in: OK (Login with Amazon issued an access token)")
+    assert settings.client_id  # for_settings needed it
     api = _Api(tokens, settings.client_id, settings.request_timeout)
     profiles = _check_profiles(api, settings, report)
     if profiles is not None and settings.advertiser_id and settings.api == "dsp":

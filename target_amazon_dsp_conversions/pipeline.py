@@ -55,15 +55,8 @@ class Run(Outcomes):
         if settings.dry_run:
             transport = self._dry_run_file = DryRunTransport(settings.dry_run_path, self.stats)
         else:
-            assert settings.client_id and settings.client_secret and settings.refresh_token
-            tokens = AccessTokens(
-                token_url=settings.auth_url,
-                client_id=settings.client_id,
-                client_secret=settings.client_secret,
-                refresh_token=settings.refresh_token,
-                timeout=settings.request_timeout,
-                max_retries=settings.max_retries,
-                wait=self.stopping.wait,
+            tokens = AccessTokens.for_settings(
+                settings, max_retries=settings.max_retries, wait=self.stopping.wait
             )
             transport = HttpTransport(
                 tokens=tokens,

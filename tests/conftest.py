@@ -49,15 +49,25 @@ class TargetRun:
     @property
     def report(self) -> dict[str, Any]:
         """The JSON run report."""
-        return json.loads((self.workdir / "report.json").read_text())
+        return read_report(self.workdir)
 
     @property
     def error_lines(self) -> list[str]:
         """stderr lines our CLI prints for a fatal user error."""
-        return [
-            line for line in self.stderr.splitlines()
-            if line.startswith("target-amazon-dsp-conversions: error:")
-        ]  # fmt: skip
+        return cli_error_lines(self.stderr)
+
+
+def read_report(workdir: Path) -> dict[str, Any]:
+    """The JSON run report a run wrote in its working directory."""
+    return json.loads((workdir / "report.json").read_text())
+
+
+def cli_error_lines(stderr: str) -> list[str]:
+    """The one-line fatal errors our CLI prints."""
+    return [
+        line for line in stderr.splitlines()
+        if line.startswith("target-amazon-dsp-conversions: error:")
+    ]  # fmt: skip
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

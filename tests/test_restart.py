@@ -15,7 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SEED_SCHEMA, TARGET, run_target, seed_record
+from tests.conftest import (
+    SEED_SCHEMA,
+    TARGET,
+    cli_error_lines,
+    read_report,
+    run_target,
+    seed_record,
+)
 from tests.emulator import AmazonAdsEmulator
 
 STREAM = "conversions"
@@ -115,15 +122,12 @@ class LiveRun:
     @property
     def report(self) -> dict[str, Any]:
         """The JSON run report."""
-        return json.loads((self.workdir / "report.json").read_text())
+        return read_report(self.workdir)
 
     @property
     def error_lines(self) -> list[str]:
         """Our CLI's one-line fatal errors."""
-        return [
-            line for line in self.stderr.splitlines()
-            if line.startswith("target-amazon-dsp-conversions: error:")
-        ]  # fmt: skip
+        return cli_error_lines(self.stderr)
 
 
 def settled_ledger(emulator: AmazonAdsEmulator) -> Counter[str | None]:
