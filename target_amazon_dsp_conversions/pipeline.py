@@ -16,13 +16,15 @@ from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import OutgoingRequest
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.batching import PendingEvent
-from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
+from target_amazon_dsp_conversions.apis.dsp import with_definition
+from target_amazon_dsp_conversions.conversion import Conversion, build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.definitions import DefinitionResolver
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
 from target_amazon_dsp_conversions.errors import Problem, Rejected, UserError
 from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport, Transport
 from target_amazon_dsp_conversions.ledger import StateLedger
 from target_amazon_dsp_conversions.mapping import RecordMapping
+from target_amazon_dsp_conversions.reader import record_of_line
 from target_amazon_dsp_conversions.report import (
     ProgressTicker,
     RejectsFile,
@@ -90,6 +92,7 @@ class Run(Outcomes):
         self._ticker = ProgressTicker(self.stats, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
         self._finished = False
+        self._definitions_by_key: dict[tuple[Any, ...], str | list[Problem]] = {}
 
     # Input side (main thread).
 
@@ -117,6 +120,26 @@ class Run(Outcomes):
         self.stats.count_read([t for t, _ in conversion.match_keys])
         pending = PendingEvent(segment, stream, record, conversion.dedupe_id, encoded)
         self.delivery.add(pending, self.api.batch_key(conversion))
+
+    def process_converted(self, line: bytes, converted: tuple[Any, ...]) -> None:
+        """A record a worker process converted (see workers.Result): complete, count, queue."""
+        stream, dedupe_id, encoded, key, match_key_types, definition_key = converted
+        segment = self.ledger.open_record()
+        if definition_key is not None:
+            try:
+                encoded = with_definition(self._definition_id(definition_key), encoded)
+            except Rejected as rejected:
+                self.stats.count_read()
+                self._reject(stream, line, segment, rejected.problems)
+                return
+        self.stats.count_read(match_key_types)
+        self.delivery.add(PendingEvent(segment, stream, line, dedupe_id, encoded), key)
+
+    def reject_converted(self, stream: str, line: bytes, problems: list[Problem]) -> None:
+        """A record a worker process found invalid."""
+        segment = self.ledger.open_record()
+        self.stats.count_read()
+        self._reject(stream, line, segment, problems)
 
     def reject_unreadable(self, stream: str, record: Any, problem: Problem) -> None:
         """A record that could not even be mapped (it broke its stream's schema)."""
@@ -181,6 +204,8 @@ class Run(Outcomes):
     # Internals.
 
     def _reject(self, stream: str, record: Any, segment: int, problems: list[Problem]) -> None:
+        if isinstance(record, bytes):  # the input line of a record a worker converted
+            record = record_of_line(record)
         self.rejects.write(stream, record, problems)
         self.stats.count_rejected(problems)
         self.ledger.settle(segment)
@@ -193,6 +218,34 @@ class Run(Outcomes):
             client_id=self._client_id,
             profile_id=self.settings.profile_id,
         )
+
+    def _definition_id(self, key: tuple[Any, ...]) -> str:
+        """The definition of a converted DSP event: resolved once per distinct key, as
+        `process` would resolve it (raises Rejected the same way)."""
+        known = self._definitions_by_key.get(key)
+        if known is None:
+            assert self.definitions is not None
+            advertiser, definition_id, name, conversion_type, source, raw_type = key
+            conversion = Conversion(
+                event_time="",
+                conversion_type=conversion_type,
+                name=name,
+                country_code="",
+                source=source,
+                advertiser_id=advertiser,
+                dedupe_id="",
+                match_keys=[],
+                definition_id=definition_id,
+            )
+            try:
+                self.definitions.resolve(conversion, raw_type)
+            except Rejected as rejected:
+                known = self._definitions_by_key[key] = rejected.problems
+            else:
+                known = self._definitions_by_key[key] = str(conversion.definition_id)
+        if isinstance(known, list):
+            raise Rejected(*known)
+        return known
 
     def _now_for_checks(self) -> datetime:
         # One clock read per record is cheap enough and keeps long runs honest about age.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ TOKEN_URLS = {
 APIS = ("dsp", "events")
 
 DEFAULT_MAX_CONCURRENT_REQUESTS = 16
+MAX_WORKER_PROCESSES = 64
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_REQUEST_TIMEOUT = 60.0
 
@@ -162,6 +164,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Upper bound on requests in flight.",
     ),
     th.Property(
+        "worker_processes",
+        th.IntegerType,
+        title="Worker Processes",
+        description=(
+            "Processes that convert, hash and encode records in parallel with the one that "
+            "reads input and uploads. Default: the number of CPUs, at most 4 (0 on one CPU); "
+            "0 does all the work in one process."
+        ),
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType,
         default=DEFAULT_MAX_RETRIES,
@@ -214,6 +226,7 @@ class Settings:
     rejects_path: str = "rejects.jsonl"
     report_path: str | None = None
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    worker_processes: int = 0
     max_retries: int = DEFAULT_MAX_RETRIES
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     api_url: str = API_HOSTS["NA"]
@@ -260,11 +273,20 @@ class Settings:
             max_concurrent_requests=_integer(
                 config, "max_concurrent_requests", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
             ),
+            worker_processes=_integer(
+                config, "worker_processes", default_worker_processes(), 0, MAX_WORKER_PROCESSES
+            ),
             max_retries=_integer(config, "max_retries", DEFAULT_MAX_RETRIES, 0, 100),
             request_timeout=_number(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT),
             api_url=_url(config, "api_url") or API_HOSTS[region],
             auth_url=_url(config, "auth_url") or TOKEN_URLS[region],
         )
+
+
+def default_worker_processes() -> int:
+    """One per CPU, up to 4; none on a single CPU, where they would only add overhead."""
+    cpus = os.cpu_count() or 1
+    return min(cpus, 4) if cpus > 1 else 0
 
 
 def _check_advertiser_id(setting: str, value: str) -> None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import fastjsonschema
 from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import RecordSink
 
 from target_amazon_dsp_conversions.errors import Problem
+from target_amazon_dsp_conversions.record_checks import (
+    compile_schema,
+    missing_key_properties,
+    null_keys_problem,
+    schema_problem,
+)
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -23,51 +28,33 @@ class ConversionSink(RecordSink):
         super().__init__(target, *args, **kwargs)
 
     def setup(self) -> None:
-        """Compile the stream's schema once (fastjsonschema: many times faster than jsonschema)."""
+        """Compile the stream's schema once."""
         self._schema_problem: Problem | None = None
-        self._check = self._compile(self.schema) if self.validate_schema else None
-
-    def _compile(self, schema: dict[str, Any]) -> Any:
-        try:
-            # Formats are not checked: the SDK does not either, and the run parses times itself.
-            return fastjsonschema.compile(schema, use_formats=False)
-        except Exception:  # noqa: BLE001 - a schema we cannot compile is not the user's loss
+        self._check = compile_schema(self.schema) if self.validate_schema else None
+        if self.validate_schema and self._check is None:
             logger.warning(
                 "Stream %r: schema not usable for validation; not validating", self.stream_name
             )
-            return None
+
+    @property
+    def validates(self) -> bool:
+        """Records are checked against the schema (it is wanted and could be compiled)."""
+        return self._check is not None
 
     def _validate_and_parse(self, record: dict) -> dict:
         """Check against the schema; a mismatch rejects the record instead of failing the run.
 
         The SDK's own step also parses date-times; the run does that itself, for every form.
         """
-        self._schema_problem = None
-        if self._check is not None:
-            try:
-                self._check(record)
-            except fastjsonschema.JsonSchemaValueException as exc:
-                # exc.message names the property and the rule, never the value.
-                self._schema_problem = Problem(
-                    "SCHEMA_MISMATCH",
-                    f"record does not match the stream's SCHEMA: {exc.message}",
-                    (exc.name or "").removeprefix("data.") or None,
-                )
+        check = self._check
+        self._schema_problem = schema_problem(check, record) if check is not None else None
         return record
 
     def _singer_validate_message(self, record: dict) -> None:
         keys = self.key_properties
         if not keys:
             return
-        # Common case first, without building lists: every key there, one of them set.
-        for k in keys:
-            if k not in record:
-                break
-        else:
-            for k in keys:
-                if record[k] is not None:
-                    return
-        missing = [k for k in keys if k not in record]
+        missing = missing_key_properties(keys, record)
         if missing:
             # The Singer spec requires key properties; the run stops, as the SDK does, but
             # with a line that says what is wrong.
@@ -76,14 +63,7 @@ class ConversionSink(RecordSink):
                 f"{', '.join(missing)}; the dedupe ID is derived from them"
             )
         if self._schema_problem is None:
-            # All null: such records would share one dedupe ID and Amazon would keep only one
-            # of them, so each is rejected instead.
-            self._schema_problem = Problem(
-                "NULL_KEY_PROPERTIES",
-                f"key properties {', '.join(keys)} are all null; the dedupe ID is derived "
-                "from them",
-                keys[0],
-            )
+            self._schema_problem = null_keys_problem(keys, record)
 
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
         """Map, check and queue the record (or reject it)."""

@@ -27,6 +27,7 @@ from target_amazon_dsp_conversions.pipeline import Run
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA, Settings
 from target_amazon_dsp_conversions.sinks import ConversionSink
+from target_amazon_dsp_conversions.workers import Result, StreamSpec, WorkerPool, WorkerSettings
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 GIL_SWITCH_INTERVAL_SECONDS = 0.02
@@ -71,6 +72,7 @@ class TargetAmazonDSPConversions(Target):
         reader = self.message_reader
         if isinstance(reader, SafeSingerReader):
             reader.check_stop = self._raise_if_stopping
+            reader.parallel = self
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # Our checks first: they name the setting in one line, as users expect.
@@ -106,6 +108,55 @@ class TargetAmazonDSPConversions(Target):
         sink._singer_validate_message(record)  # noqa: SLF001
         sink.tally_record_read()
         sink.process_record(record, context)
+        sink.record_counter_metric.increment()
+        if sink.is_full:
+            self.drain_one(sink)
+        self._handle_max_record_age()
+
+    # Worker processes (reader.ParallelConversion): records of streams without stream maps.
+
+    def start_worker_pool(self) -> WorkerPool | None:
+        """Worker processes for this run, unless `worker_processes` is 0."""
+        count = self.settings.worker_processes
+        if not count:
+            return None
+        settings = self.settings
+        try:
+            return WorkerPool(
+                count,
+                WorkerSettings(
+                    api=settings.api,
+                    region=settings.region,
+                    mapping=dict(settings.mapping),
+                    defaults=dict(settings.defaults),
+                    source=settings.source,
+                    advertiser_id=settings.advertiser_id,
+                    user_identifier_type=settings.user_identifier_type,
+                ),
+            )
+        except OSError as exc:
+            logger.warning("Cannot start worker processes (%s); converting in one process", exc)
+            return None
+
+    def worker_streams(self) -> dict[str, StreamSpec]:
+        """Streams whose records need nothing from the SDK but validation, and their specs."""
+        streams: dict[str, StreamSpec] = {}
+        for name in self._sinks_active:
+            sink = self._identity_sink({"stream": name, "record": None})
+            if sink is not None:
+                schema = sink.schema if sink.validates else None
+                streams[name] = (schema, tuple(sink.key_properties))
+        return streams
+
+    def process_converted(self, line: bytes, result: Result) -> None:
+        """The SDK's bookkeeping of a record, then the run's (queue it or reject it)."""
+        assert result is not None
+        sink = self._sinks_active[result[0]]
+        sink.tally_record_read()
+        if len(result) == 2:  # noqa: PLR2004 - (stream, problems)
+            self.run.reject_converted(result[0], line, result[1])
+        else:
+            self.run.process_converted(line, result)
         sink.record_counter_metric.increment()
         if sink.is_full:
             self.drain_one(sink)
