@@ -129,9 +129,19 @@ def _norm_postal(value: str, country: str | None) -> str:
 def _phone_region(country: str | None) -> str | None:
     if not country:
         return None
+    known = _phone_regions.get(country, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
     region = country.strip().upper()
     region = _REGION_ALIASES.get(region, region)
-    return region if region in _PHONE_REGIONS else None
+    result = region if region in _PHONE_REGIONS else None
+    if len(_phone_regions) < _PHONE_CACHE_SIZE:
+        _phone_regions[country] = result
+    return result
+
+
+_UNKNOWN = object()
+_phone_regions: dict[str, str | None] = {}
 
 
 def _norm_phone(value: str, country: str | None) -> str:
@@ -153,7 +163,7 @@ def _norm_phone(value: str, country: str | None) -> str:
     fast = _NANP_SHAPE.fullmatch(text)
     # A leading + here always is +1 (the pattern allows no other); without it, the region decides.
     if fast is not None and (region is None or region in _NANP_FAST_REGIONS):
-        return "1" + _NON_DIGITS.sub("", fast.group(2)) + fast.group(3) + fast.group(4)
+        return "1" + fast.group(2).strip("()") + fast.group(3) + fast.group(4)
     return _parse_phone(text, region)
 
 

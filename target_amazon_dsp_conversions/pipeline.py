@@ -14,9 +14,9 @@ from typing import Any
 
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import OutgoingRequest
+from target_amazon_dsp_conversions.apis.dsp import with_definition
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.batching import PendingEvent
-from target_amazon_dsp_conversions.apis.dsp import with_definition
 from target_amazon_dsp_conversions.conversion import Conversion, build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.definitions import DefinitionResolver
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
@@ -92,7 +92,7 @@ class Run(Outcomes):
         self._ticker = ProgressTicker(self.stats, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
         self._finished = False
-        self._definitions_by_key: dict[tuple[Any, ...], str | list[Problem]] = {}
+        self._definitions_by_key: dict[tuple[Any, ...], bytes | list[Problem]] = {}
 
     # Input side (main thread).
 
@@ -117,7 +117,7 @@ class Run(Outcomes):
             self.stats.count_read()
             self._reject(stream, record, segment, rejected.problems)
             return
-        self.stats.count_read([t for t, _ in conversion.match_keys])
+        self.stats.count_read(tuple([t for t, _ in conversion.match_keys]))
         pending = PendingEvent(segment, stream, record, conversion.dedupe_id, encoded)
         self.delivery.add(pending, self.api.batch_key(conversion))
 
@@ -127,7 +127,7 @@ class Run(Outcomes):
         segment = self.ledger.open_record()
         if definition_key is not None:
             try:
-                encoded = with_definition(self._definition_id(definition_key), encoded)
+                encoded = self._definition_head(definition_key) + encoded
             except Rejected as rejected:
                 self.stats.count_read()
                 self._reject(stream, line, segment, rejected.problems)
@@ -219,9 +219,10 @@ class Run(Outcomes):
             profile_id=self.settings.profile_id,
         )
 
-    def _definition_id(self, key: tuple[Any, ...]) -> str:
-        """The definition of a converted DSP event: resolved once per distinct key, as
-        `process` would resolve it (raises Rejected the same way)."""
+    def _definition_head(self, key: tuple[Any, ...]) -> bytes:
+        """The start of a converted DSP event, up to its definition ID (`with_definition`):
+        resolved once per distinct key, as `process` would resolve it (raises Rejected the
+        same way)."""
         known = self._definitions_by_key.get(key)
         if known is None:
             assert self.definitions is not None
@@ -242,8 +243,10 @@ class Run(Outcomes):
             except Rejected as rejected:
                 known = self._definitions_by_key[key] = rejected.problems
             else:
-                known = self._definitions_by_key[key] = str(conversion.definition_id)
-        if isinstance(known, list):
+                known = self._definitions_by_key[key] = with_definition(
+                    conversion.definition_id, b""
+                )
+        if type(known) is not bytes:
             raise Rejected(*known)
         return known
 

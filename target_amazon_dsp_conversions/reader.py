@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import select
 import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +18,7 @@ from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_amazon_dsp_conversions.record_checks import SDC_METADATA_KEYS
-from target_amazon_dsp_conversions.workers import Result, StreamSpec, WorkerPool
+from target_amazon_dsp_conversions.workers import Result, StreamSpec, WorkerPool, split_lines
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 # json.loads with parse_float builds a new decoder per call; one decoder serves every line.
@@ -26,6 +27,9 @@ _decode = json.JSONDecoder(parse_float=Decimal).decode
 _INPUT_BUFFER_BYTES = 1 << 20
 # Input handed to a worker process at a time: ~800 typical records, ~40 ms of work.
 _BLOCK_BYTES = 1 << 18
+# Worker processes start when this much input is ready at once: a small or slow input is
+# not worth their start-up (~0.15 s of CPU each).
+_START_WORKERS_AT = _BLOCK_BYTES // 2
 SINGER_TYPES = frozenset({"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH"})
 # JSON may escape half of a surrogate pair alone ("\ud800"): Python then holds a string that
 # cannot be encoded (UTF-8 output, hashing). Such lines are rare, so a cheap test finds them.
@@ -45,6 +49,9 @@ class ParallelConversion(Protocol):
     def process_converted(self, line: bytes, result: Result) -> None:
         """A record line a worker converted (or rejected)."""
 
+    def converted_block_done(self) -> None:
+        """The lines of a block that had converted records were all handled."""
+
 
 class SafeSingerReader(SingerReader):
     """Counts lines, names them in errors, and skips unknown message types with a warning."""
@@ -60,6 +67,12 @@ class SafeSingerReader(SingerReader):
         self.waiting_for_input = False
         self.check_stop: Callable[[], None] = lambda: None
         self.parallel: ParallelConversion | None = None
+        # Reading stdin in blocks (see _process_blocks).
+        self._callbacks: dict[str, Callable[[dict], None]] = {}
+        self._counts: Counter[str] = Counter()
+        self._pool: WorkerPool | None = None
+        self._pool_tried = False
+        self._ready: deque[tuple[bytes, list[Result] | None]] = deque()
         self._schema_outside_barrier = False
 
     @property
@@ -85,116 +98,147 @@ class SafeSingerReader(SingerReader):
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
     ) -> Any:
-        """The SDK's loop, fed through `_lines` so a stop request ends it between lines.
-
-        Reading stdin, records are converted by worker processes when the target starts them.
-        """
+        """Reading stdin: blocks of lines (`_process_blocks`); any other input: the SDK's loop,
+        fed through `_lines` so a stop request ends it between lines."""
         fd = _stdin_fd() if file_input is None and self.parallel is not None else None
-        pool = self.parallel.start_worker_pool() if fd is not None and self.parallel else None
-        if pool is None:
+        if fd is None:
             return super().process_lines(
                 self._lines(file_input or self.default_input),  # type: ignore[arg-type]
                 callbacks,
             )
+        self._callbacks = callbacks
+        self._counts = Counter()
         try:
-            counts = self._process_blocks(fd, pool, callbacks)  # type: ignore[arg-type]
+            self._process_blocks(fd)
         except BaseException:
-            pool.close(wait=False)
+            self._close_pool(wait=False)
             raise
-        pool.close()
-        return counts
+        self._close_pool(wait=True)
+        return self._counts
 
-    def _process_blocks(
-        self, fd: int, pool: WorkerPool, callbacks: dict[str, Callable[[dict], None]]
-    ) -> Counter[str]:
-        """Blocks of lines go to the workers; their results are handled here, line by line,
-        in input order. A SCHEMA line is a barrier: the blocks before it are finished, it is
-        handled here, and the workers learn the new stream before any later block."""
+    def _close_pool(self, *, wait: bool) -> None:
+        if self._pool is not None:
+            self._pool.close(wait=wait)
+            self._pool = None
+
+    def _process_blocks(self, fd: int) -> None:
+        """Lines are handled here, one by one, in input order; records of known streams are
+        converted beforehand by worker processes, started once the input proves large.
+
+        A block goes to a free worker as soon as it is read; answers are handled oldest first.
+        A SCHEMA line is a barrier: the blocks before it are finished, it is handled here, and
+        the workers learn the new stream before any later block."""
         assert self.parallel is not None
-        counts: Counter[str] = Counter()
-        ready: deque[tuple[bytes, list[Result] | None]] = deque()
-
-        def handle(block: bytes, results: list[Result] | None) -> None:
-            lines = block.split(b"\n")
-            lines.pop()
-            if results is None or self._schema_outside_barrier:
-                results = [None] * len(lines)
-            for line, result in zip(lines, results, strict=True):
-                self.line_number += 1
-                self.check_stop()
-                if result is None:
-                    self._process_line(line, callbacks, counts)
-                else:
-                    counts["RECORD"] += 1
-                    self.parallel.process_converted(line, result)  # type: ignore[union-attr]
-
-        def finish_in_flight() -> None:
-            while ready:
-                handle(*ready.popleft())
-            while pool.blocks_in_flight:
-                self.waiting_for_input = True
-                try:
-                    received = pool.receive()
-                finally:
-                    self.waiting_for_input = False
-                handle(*received)
-            if self._schema_outside_barrier:
-                self._schema_outside_barrier = False
-                pool.set_streams(self.parallel.worker_streams())  # type: ignore[union-attr]
-
         for block in self._blocks(fd):
+            if self._pool is None and not self._pool_tried and len(block) >= _START_WORKERS_AT:
+                self._pool_tried = True
+                self._pool = self.parallel.start_worker_pool()
+                if self._pool is not None:
+                    self._pool.set_streams(self.parallel.worker_streams())
             for part, schema_line in _split_at_schema_lines(block):
-                if part and pool.has_free_worker:
-                    pool.send(part)
-                elif part:
-                    # Wait for the oldest block, send this one, then handle the answers.
-                    while not pool.has_free_worker and pool.blocks_in_flight:
-                        self.waiting_for_input = True
-                        try:
-                            ready.append(pool.receive())
-                        finally:
-                            self.waiting_for_input = False
-                    if pool.has_free_worker:
-                        pool.send(part)
-                    else:  # the pool broke: this block is handled here
-                        ready.append((part, None))
-                while ready:
-                    handle(*ready.popleft())
-                if self._schema_outside_barrier:
-                    finish_in_flight()
+                if part:
+                    self._convert(part)
                 if schema_line is not None:
-                    finish_in_flight()
-                    handle(schema_line, None)
-                    self._schema_outside_barrier = False
-                    pool.set_streams(self.parallel.worker_streams())
-        finish_in_flight()
-        return counts
+                    self._finish_in_flight()
+                    self._handle(schema_line, None)
+                    self._sync_streams()
+        self._finish_in_flight()
+
+    def _convert(self, block: bytes) -> None:
+        """Send the block to a worker (waiting for the oldest one if none is free), then
+        handle the answers that came back; without workers, handle the block here."""
+        pool = self._pool
+        if pool is None:
+            self._handle(block, None)
+            return
+        while not pool.has_free_worker and pool.blocks_in_flight:
+            self._ready.append(self._receive(pool))
+        if pool.has_free_worker:
+            pool.send(block)
+        else:  # the pool broke: this block is handled here
+            self._ready.append((block, None))
+        while self._ready:
+            self._handle(*self._ready.popleft())
+        if self._schema_outside_barrier:
+            self._finish_in_flight()
+
+    def _finish_in_flight(self) -> None:
+        """Handle every block sent to the workers."""
+        while self._ready:
+            self._handle(*self._ready.popleft())
+        pool = self._pool
+        while pool is not None and pool.blocks_in_flight:
+            self._handle(*self._receive(pool))
+        if self._schema_outside_barrier:
+            self._sync_streams()
+
+    def _receive(self, pool: WorkerPool) -> tuple[bytes, list[Result] | None]:
+        self.waiting_for_input = True  # a stop signal may end the wait at once
+        try:
+            return pool.receive()
+        finally:
+            self.waiting_for_input = False
+
+    def _sync_streams(self) -> None:
+        self._schema_outside_barrier = False
+        if self._pool is not None:
+            self._pool.set_streams(self.parallel.worker_streams())  # type: ignore[union-attr]
+
+    def _handle(self, block: bytes, results: list[Result] | None) -> None:
+        """The lines of a block in order: converted records to the target, the rest here."""
+        lines = split_lines(block)
+        if results is None or self._schema_outside_barrier:
+            results = [None] * len(lines)
+        parallel = self.parallel
+        assert parallel is not None
+        process_converted = parallel.process_converted
+        converted = 0
+        for line, result in zip(lines, results, strict=True):
+            self.line_number += 1
+            self.check_stop()
+            if result is None:
+                self._process_line(line)
+            else:
+                converted += 1
+                process_converted(line, result)
+        if converted:
+            self._counts["RECORD"] += converted
+            parallel.converted_block_done()
 
     def _blocks(self, fd: int) -> Iterator[bytes]:
-        """Whole lines, each ending with a newline, as they arrive (at most ~_BLOCK_BYTES)."""
-        partial: list[bytes] = []
+        """Whole lines as they arrive, up to ~_BLOCK_BYTES at a time, each ending with a
+        newline but perhaps the very last one. Before waiting for input, every block in flight
+        is finished: what was read must not wait for what a slow tap has not written yet."""
+        partial = b""
         while True:
-            self.waiting_for_input = True
-            try:
-                self.check_stop()
-                data = os.read(fd, _BLOCK_BYTES)
-            finally:
-                self.waiting_for_input = False
+            if not _readable_now(fd):
+                self._finish_in_flight()
+            data = self._read(fd, _BLOCK_BYTES)
+            # A pipe holds 64 KiB: gather what is ready into one block.
+            while data and len(data) < _BLOCK_BYTES and _readable_now(fd):
+                more = self._read(fd, _BLOCK_BYTES - len(data))
+                if not more:
+                    break
+                data += more
             if not data:
                 if partial:
-                    yield b"".join(partial) + b"\n"
+                    yield partial  # the last line, without a newline
                 return
+            data = partial + data
             end = data.rfind(b"\n") + 1
-            if end == 0:
-                partial.append(data)
-                continue
-            partial.append(data[:end])
-            yield b"".join(partial)
-            partial = [data[end:]] if end < len(data) else []
+            partial = data[end:]
+            if end:
+                yield data[:end]
 
-    def _process_line(
-        self, raw: bytes, callbacks: dict[str, Callable[[dict], None]], counts: Counter[str]
-    ) -> None:
+    def _read(self, fd: int, size: int) -> bytes:
+        self.waiting_for_input = True
+        try:
+            self.check_stop()
+            return os.read(fd, size)
+        finally:
+            self.waiting_for_input = False
+
+    def _process_line(self, raw: bytes) -> None:
         """One line handled here, as the SDK's loop would."""
         try:
             line = raw.decode("utf-8")
@@ -208,7 +252,7 @@ class SafeSingerReader(SingerReader):
         message = self.deserialize_json(line)
         self.assert_line_requires(message, requires={"type"})
         kind = message["type"]
-        callback = callbacks.get(kind)
+        callback = self._callbacks.get(kind)
         if callback is None:
             self._process_unknown_message(message)
         else:
@@ -217,7 +261,7 @@ class SafeSingerReader(SingerReader):
                 # Unless this is the barrier itself, blocks already sent were converted
                 # without this schema: the rest of them is handled here.
                 self._schema_outside_barrier = True
-        counts[kind] += 1
+        self._counts[kind] += 1
 
     def _lines(self, file_input: Iterable[str]) -> Iterator[str]:
         lines = iter(file_input)
@@ -318,9 +362,16 @@ def _split_at_schema_lines(block: bytes) -> Iterator[tuple[bytes, bytes | None]]
             return
         previous_newline = block.rfind(b"\n", start, found)
         line_start = previous_newline + 1 if previous_newline >= 0 else start
-        line_end = block.index(b"\n", found) + 1
+        line_end = block.find(b"\n", found) + 1 or len(block)
         yield block[start:line_start], block[line_start:line_end]
         start = line_end
+
+
+def _readable_now(fd: int) -> bool:
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False  # cannot tell: as if the read would wait
 
 
 def _stdin_fd() -> int | None:

@@ -32,7 +32,7 @@ def compile_schema(schema: Mapping[str, Any]) -> SchemaCheck | None:
     when the schema cannot be compiled (the stream is then not validated)."""
     try:
         # Formats are not checked: the SDK does not either, and the run parses times itself.
-        return fastjsonschema.compile(dict(schema), use_formats=False)  # type: ignore[no-any-return]
+        return fastjsonschema.compile(dict(schema), use_formats=False)
     except Exception:  # noqa: BLE001 - a schema we cannot compile is not the user's loss
         return None
 

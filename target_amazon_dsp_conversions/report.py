@@ -35,15 +35,26 @@ class RunStats:
         self.requests_sent = 0
         self.retries = 0
         self.rejects_by_code: Counter[str] = Counter()
-        self.match_keys: Counter[str] = Counter()
+        # Records per set of match key types (a handful of sets; summed up for the report).
+        self._key_type_sets: dict[tuple[str, ...], int] = {}
         self.undelivered: list[dict[str, str]] = []
         self.failure: str | None = None
 
-    def count_read(self, match_key_types: list[str] | None = None) -> None:
+    def count_read(self, match_key_types: tuple[str, ...] = ()) -> None:
         """A record was read (called from the main thread only)."""
         self.records_read += 1
         if match_key_types:
-            self.match_keys.update(match_key_types)
+            sets = self._key_type_sets
+            sets[match_key_types] = sets.get(match_key_types, 0) + 1
+
+    @property
+    def match_keys(self) -> Counter[str]:
+        """Records read per match key type."""
+        counts: Counter[str] = Counter()
+        for key_types, records in self._key_type_sets.items():
+            for key_type in key_types:
+                counts[key_type] += records
+        return counts
 
     def count_request(self) -> None:
         """An HTTP request went out."""

@@ -66,6 +66,7 @@ class TargetAmazonDSPConversions(Target):
         """Check the settings and prepare the run before any input is read."""
         self.stop_signal: int | None = None  # the handlers are installed by super().__init__
         self._identity_sinks: dict[str, tuple[Any, Any, ConversionSink | None]] = {}
+        self._converted_per_stream: dict[str, int] = {}
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_config(self.config)
         self.run = Run(self.settings, self._write_state_message)
@@ -149,17 +150,24 @@ class TargetAmazonDSPConversions(Target):
         return streams
 
     def process_converted(self, line: bytes, result: Result) -> None:
-        """The SDK's bookkeeping of a record, then the run's (queue it or reject it)."""
+        """Queue (or reject) a record a worker converted; the SDK's counts follow per block."""
         assert result is not None
-        sink = self._sinks_active[result[0]]
-        sink.tally_record_read()
+        stream = result[0]
         if len(result) == 2:  # noqa: PLR2004 - (stream, problems)
-            self.run.reject_converted(result[0], line, result[1])
+            self.run.reject_converted(stream, line, result[1])
         else:
             self.run.process_converted(line, result)
-        sink.record_counter_metric.increment()
-        if sink.is_full:
-            self.drain_one(sink)
+        self._converted_per_stream[stream] = self._converted_per_stream.get(stream, 0) + 1
+
+    def converted_block_done(self) -> None:
+        """The SDK's bookkeeping of the records of a block, as it does for each record."""
+        for stream, count in self._converted_per_stream.items():
+            sink = self._sinks_active[stream]
+            sink.tally_record_read(count)
+            sink.record_counter_metric.increment(count)
+            if sink.is_full:
+                self.drain_one(sink)
+        self._converted_per_stream.clear()
         self._handle_max_record_age()
 
     def _identity_sink(self, message_dict: dict) -> ConversionSink | None:

@@ -13,6 +13,7 @@ never log (records hold personal data).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
-from target_amazon_dsp_conversions.errors import Problem, Rejected
+from target_amazon_dsp_conversions.errors import Rejected
 from target_amazon_dsp_conversions.mapping import RecordMapping
 from target_amazon_dsp_conversions.record_checks import (
     SDC_METADATA_KEYS,
@@ -89,8 +90,7 @@ class LineConverter:
 
     def convert_block(self, block: bytes) -> list[Result]:
         """One result per line of a block of whole lines."""
-        lines = block.split(b"\n")
-        lines.pop()  # the block ends with a newline
+        lines = split_lines(block)
         results: list[Result] = []
         now = datetime.now(timezone.utc)
         for line in lines:
@@ -121,8 +121,10 @@ class LineConverter:
             return _SCHEMA_FOLLOWS if kind == "SCHEMA" else None
         stream = message.get("stream")
         record = message.get("record")
-        spec = self._streams.get(stream) if type(stream) is str else None
-        if spec is None or type(record) is not dict:
+        if type(stream) is not str or type(record) is not dict:
+            return None
+        spec = self._streams.get(stream)
+        if spec is None:
             return None
         check, keys = spec
         for name in SDC_METADATA_KEYS:
@@ -173,9 +175,19 @@ class LineConverter:
             conversion.dedupe_id,
             encoded,
             self._api.batch_key(conversion),
-            [key_type for key_type, _ in conversion.match_keys],
+            tuple([key_type for key_type, _ in conversion.match_keys]),
             definition_key,
         )
+
+
+def split_lines(block: bytes) -> list[bytes]:
+    """The lines of a block, each with its newline (the last line of input may lack one)."""
+    lines = block.split(b"\n")
+    last = lines.pop()
+    lines = [line + b"\n" for line in lines]
+    if last:
+        lines.append(last)
+    return lines
 
 
 # --- main process side -------------------------------------------------------------------
@@ -190,7 +202,7 @@ class _Worker:
         try:
             # Not multiprocessing's spawn: that would import the parent's __main__ (the
             # whole SDK) in every worker. stderr is shared, so a crash is seen.
-            self.process = subprocess.Popen(  # noqa: S603 - our own module, our interpreter
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(job_read), str(result_write)],
                 pass_fds=(job_read, result_write),
                 stdin=subprocess.DEVNULL,
@@ -316,10 +328,9 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     jobs = Connection(int(argv[1]), writable=False)
     results = Connection(int(argv[2]), readable=False)
-    try:
+    # A broken pipe: the main process stopped while a block was being converted.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         _serve(jobs, results)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the main process stopped while a block was being converted
 
 
 if __name__ == "__main__":

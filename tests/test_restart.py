@@ -208,8 +208,11 @@ def test_sigterm_mid_run_states_only_acknowledged_records(
     assert "Traceback" not in run.stderr
     report = run.report
     assert_accounted(report)
-    assert report["records_undelivered"] > 0
-    assert "re-run from the last STATE" in run.error_lines[0]
+    assert report["records_read"] < len(records), "stopped before the end of the input"
+    # Records read but not acknowledged when the stop came (if the stop fell between two
+    # batches there are none) are named in the line; those never read are simply resent.
+    if report["records_undelivered"]:
+        assert "re-run from the last STATE" in run.error_lines[0]
     ledger = settled_ledger(emulator)
     last = position(run.states[-1])
     assert last < len(records)
