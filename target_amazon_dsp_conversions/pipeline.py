@@ -36,6 +36,8 @@ from target_amazon_dsp_conversions.settings import Settings
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
 PROGRESS_INTERVAL_SECONDS = 5.0
+# Distinct (advertiser, definition, name, type, source) keys remembered; names are few.
+_MAX_DEFINITION_KEYS = 10_000
 # A partial batch waits at most this long for more events before it is sent.
 IDLE_FLUSH_SECONDS = 2.0
 
@@ -225,6 +227,8 @@ class Run(Outcomes):
         same way)."""
         known = self._definitions_by_key.get(key)
         if known is None:
+            if len(self._definitions_by_key) >= _MAX_DEFINITION_KEYS:
+                self._definitions_by_key.clear()
             assert self.definitions is not None
             advertiser, definition_id, name, conversion_type, source, raw_type = key
             conversion = Conversion(

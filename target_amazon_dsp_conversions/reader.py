@@ -27,9 +27,9 @@ _decode = json.JSONDecoder(parse_float=Decimal).decode
 _INPUT_BUFFER_BYTES = 1 << 20
 # Input handed to a worker process at a time: ~800 typical records, ~40 ms of work.
 _BLOCK_BYTES = 1 << 18
-# Worker processes start when this much input is ready at once: a small or slow input is
+# Worker processes start once this much input was read: a small input (~800 records) is
 # not worth their start-up (~0.15 s of CPU each).
-_START_WORKERS_AT = _BLOCK_BYTES // 2
+_START_WORKERS_AT = _BLOCK_BYTES
 SINGER_TYPES = frozenset({"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH"})
 # JSON may escape half of a surrogate pair alone ("\ud800"): Python then holds a string that
 # cannot be encoded (UTF-8 output, hashing). Such lines are rare, so a cheap test finds them.
@@ -72,6 +72,8 @@ class SafeSingerReader(SingerReader):
         self._counts: Counter[str] = Counter()
         self._pool: WorkerPool | None = None
         self._pool_tried = False
+        self._bytes_read = 0
+        self._warned_broken_pool = False
         self._ready: deque[tuple[bytes, list[Result] | None]] = deque()
         self._schema_outside_barrier = False
 
@@ -130,7 +132,12 @@ class SafeSingerReader(SingerReader):
         the workers learn the new stream before any later block."""
         assert self.parallel is not None
         for block in self._blocks(fd):
-            if self._pool is None and not self._pool_tried and len(block) >= _START_WORKERS_AT:
+            self._bytes_read += len(block)
+            if (
+                self._pool is None
+                and not self._pool_tried
+                and self._bytes_read >= _START_WORKERS_AT
+            ):
                 self._pool_tried = True
                 self._pool = self.parallel.start_worker_pool()
                 if self._pool is not None:
@@ -175,9 +182,16 @@ class SafeSingerReader(SingerReader):
     def _receive(self, pool: WorkerPool) -> tuple[bytes, list[Result] | None]:
         self.waiting_for_input = True  # a stop signal may end the wait at once
         try:
-            return pool.receive()
+            received = pool.receive()
         finally:
             self.waiting_for_input = False
+        if received[1] is None and not self._warned_broken_pool:
+            self._warned_broken_pool = True
+            logger.warning(
+                "A worker process stopped unexpectedly; the rest of the input is converted "
+                "in the main process"
+            )
+        return received
 
     def _sync_streams(self) -> None:
         self._schema_outside_barrier = False

@@ -122,6 +122,7 @@ class TargetAmazonDSPConversions(Target):
         if not count:
             return None
         settings = self.settings
+        logger.info("Converting records in %d worker processes", count)
         try:
             return WorkerPool(
                 count,
@@ -135,7 +136,7 @@ class TargetAmazonDSPConversions(Target):
                     user_identifier_type=settings.user_identifier_type,
                 ),
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: no pass_fds (Windows)
             logger.warning("Cannot start worker processes (%s); converting in one process", exc)
             return None
 

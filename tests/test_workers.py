@@ -1,0 +1,328 @@
+"""Worker processes: the same input gives the same events, rejects, report and STATE with
+and without them; a worker that dies or a killed target loses nothing and leaves no process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from target_amazon_dsp_conversions.apis.dsp import DspApi, with_definition
+from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
+from target_amazon_dsp_conversions.mapping import RecordMapping
+from target_amazon_dsp_conversions.workers import LineConverter, WorkerSettings, split_lines
+from tests.conftest import SEED_SCHEMA, TargetRun, run_target
+from tests.emulator import AmazonAdsEmulator
+from tests.test_restart import LiveRun, assert_accounted, dedupe_id, tap
+
+POOL_STARTED = "Converting records in 2 worker processes"
+POOL_BROKEN = "A worker process stopped unexpectedly"
+
+ORDERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **SEED_SCHEMA["properties"],
+        "order_id": {"type": ["string", "null"]},
+        "conversionType": {"type": ["string", "null"]},
+        "name": {"type": ["string", "null"]},
+        "unitsSold": {"type": ["integer", "null"]},
+        "_sdc_extracted_at": {"type": ["string", "null"]},
+    },
+}
+SIGNUPS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "user": {"type": "object", "properties": {"ramp": {"type": "string"}}},
+        "timestamp": {"type": ["string", "integer"]},
+        "userIdentifier": {"type": "string"},
+        "event_type": {"type": "string"},
+    },
+}
+
+
+def _ago(minutes: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(minutes=minutes)
+
+
+def order(i: int) -> dict[str, Any]:
+    """A purchase; one in a few has something the target must reject or treat specially."""
+    record: dict[str, Any] = {
+        "order_id": f"order-{i:06d}",
+        "eventTime": _ago(5 + i % 900).isoformat(),
+        "conversionType": "purchase",
+        "conversionValue": round(10 + i * 0.37, 2),
+        "currency": "USD",
+        "email": f" Customer.{i}@Example.com ",
+        "phone": f"(201) 555-{i % 10000:04d}",
+        "countryCode": "US",
+        "_sdc_extracted_at": _ago(1).isoformat(),
+    }
+    variant = i % 40
+    if variant == 1:
+        record["conversionValue"] = "twelve"  # breaks the SCHEMA
+    elif variant == 2:
+        record["eventTime"] = _ago(60 * 24 * 30).isoformat()  # older than the DSP's 7 days
+    elif variant == 3:
+        record["order_id"] = None  # all key properties null
+    elif variant == 4:
+        record.update(email="n/a", phone=None)  # no usable match key
+    elif variant == 5:
+        record["eventTime"] = _ago(30).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif variant == 6:
+        record["eventTime"] = _ago(45).astimezone(timezone(timedelta(hours=2))).isoformat()
+    elif variant == 7:
+        record.update(name="web_purchase")  # an AMAZON_AD_TAG definition: SOURCE_MISMATCH
+    elif variant == 8:  # noqa: PLR2004
+        record.update(conversionType=None, name="lead", unitsSold=2)
+    elif variant == 9:  # noqa: PLR2004
+        record.update(email="Zoë.Ünïcode@Example.com", name="SCHEMA")
+    elif variant == 10:  # noqa: PLR2004
+        record.update(currency="XXX")
+    return record
+
+
+def signup(i: int) -> dict[str, Any]:
+    """A record of a stream without key properties, one field nested (see `mapping`)."""
+    return {
+        "user": {"ramp": f"ramp-{i}"},
+        "timestamp": int(_ago(i % 300).timestamp()),
+        "userIdentifier": f"member{i}@example.org",
+        "event_type": "signup",
+    }
+
+
+def mixed_input(orders: int = 2400) -> list[dict[str, Any]]:
+    """Two streams, STATE every 250 records, a SCHEMA repeated and one changed mid-way, and a
+    SCHEMA spelled with an escape the reader cannot see coming."""
+    messages: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": "orders", "schema": ORDERS_SCHEMA, "key_properties": ["order_id"]},
+        {"type": "SCHEMA", "stream": "signups", "schema": SIGNUPS_SCHEMA, "key_properties": []},
+    ]  # fmt: skip
+    for i in range(orders):
+        messages.append({"type": "RECORD", "stream": "orders", "record": order(i)})
+        if i % 3 == 0:
+            messages.append({"type": "RECORD", "stream": "signups", "record": signup(i)})
+        if i % 250 == 249:  # noqa: PLR2004
+            messages.append({"type": "STATE", "value": {"bookmarks": {"orders": {"n": i + 1}}}})
+        if i == orders // 3:
+            # The same SCHEMA again: nothing changes.
+            messages.append(messages[0])
+        if i == orders // 2:
+            # Values above 600 no longer allowed: the last third of the orders break it.
+            changed = json.loads(json.dumps(ORDERS_SCHEMA))
+            changed["properties"]["conversionValue"]["maximum"] = 600
+            messages.append({"type": "SCHEMA", "stream": "orders", "schema": changed, "key_properties": ["order_id"]})  # fmt: skip
+        if i == orders * 9 // 10:
+            messages.append({"type": "ESCAPED_SCHEMA"})  # replaced below
+    messages.append({"type": "STATE", "value": {"bookmarks": {"orders": {"n": orders}}}})
+    return messages
+
+
+def as_text(messages: list[dict[str, Any]]) -> str:
+    # From here on signups need a numeric event_type: the later ones are rejected.
+    changed = json.loads(json.dumps(SIGNUPS_SCHEMA))
+    changed["properties"]["event_type"] = {"type": "integer"}
+    escaped = json.dumps(
+        {"type": "SCHEMA", "stream": "signups", "schema": changed, "key_properties": []}
+    ).replace('"SCHEMA"', '"\\u0053CHEMA"')
+    return "".join(
+        escaped + "\n" if m.get("type") == "ESCAPED_SCHEMA" else json.dumps(m) + "\n"
+        for m in messages
+    )
+
+
+def run(emulator: AmazonAdsEmulator, workdir: Path, text: str, **settings: Any) -> TargetRun:
+    emulator.reset_ledger()
+    config = emulator.target_config(
+        mapping={"rampId": "user.ramp"},
+        defaults={"countryCode": "US"},
+        **settings,
+    )
+    return run_target(config, text, workdir)
+
+
+def comparable_rejects(result: TargetRun) -> list[str]:
+    return sorted(
+        json.dumps({k: v for k, v in line.items() if k != "rejected_at"}, sort_keys=True)
+        for line in result.rejects
+    )
+
+
+def comparable_events(emulator: AmazonAdsEmulator) -> list[str]:
+    return sorted(json.dumps(event, sort_keys=True) for event in emulator.accepted)
+
+
+@pytest.mark.parametrize("api", ["dsp", "events"])
+def test_workers_change_nothing_but_speed(
+    emulator: AmazonAdsEmulator, tmp_path: Path, api: str
+) -> None:
+    messages = mixed_input()
+    emulator.poison_ids[dedupe_id(order(100), "orders")] = ("INVALID_ARGUMENT", "poisoned")
+    emulator.poison_ids[dedupe_id(order(1700), "orders")] = ("INVALID_ARGUMENT", "poisoned")
+    text = as_text(messages)
+    assert len(text.encode()) > 3 * 256 * 1024, "large enough for the workers to start"
+
+    alone = run(emulator, tmp_path / "alone", text, api=api, worker_processes=0)
+    alone_events = comparable_events(emulator)
+    workers = run(emulator, tmp_path / "workers", text, api=api, worker_processes=2)
+    workers_events = comparable_events(emulator)
+
+    assert alone.returncode == workers.returncode == 0, workers.stderr[-3000:]
+    assert POOL_STARTED in workers.stderr and POOL_STARTED not in alone.stderr
+    assert POOL_BROKEN not in workers.stderr
+    assert workers_events == alone_events
+    assert len(alone_events) > 1500
+    assert comparable_rejects(workers) == comparable_rejects(alone)
+    codes = {e["code"] for line in alone.rejects for e in line["errors"]}
+    expected = {"SCHEMA_MISMATCH", "NULL_KEY_PROPERTIES", "MISSING_MATCH_KEY", "INVALID_CURRENCY"}
+    expected |= {"EVENT_TOO_OLD", "SOURCE_MISMATCH", "INVALID_ARGUMENT"} if api == "dsp" else set()
+    assert expected <= codes
+    ignore = {"duration_seconds"}
+    assert {k: v for k, v in workers.report.items() if k not in ignore} == {
+        k: v for k, v in alone.report.items() if k not in ignore
+    }
+    assert workers.states[-1] == alone.states[-1] == {"bookmarks": {"orders": {"n": 2400}}}
+
+
+def test_workers_in_a_dry_run_write_the_same_requests(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    text = as_text(mixed_input(1500))
+    alone = run(emulator, tmp_path / "alone", text, dry_run=True, worker_processes=0)
+    workers = run(emulator, tmp_path / "workers", text, dry_run=True, worker_processes=2)
+
+    def events(result: TargetRun) -> list[str]:
+        return sorted(
+            json.dumps(event, sort_keys=True)
+            for request in result.dry_run_requests
+            for event in request["body"].get("eventData", request["body"].get("events", []))
+        )
+
+    assert POOL_STARTED in workers.stderr
+    assert events(workers) == events(alone)
+    assert len(events(alone)) > 1000
+
+
+def _workers_of(process: psutil.Process, timeout: float = 30) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [
+            p for p in process.children() if "target_amazon_dsp_conversions.workers" in p.cmdline()
+        ]
+        if len(children) == 2:  # noqa: PLR2004
+            return children
+        time.sleep(0.05)
+    raise AssertionError("the worker processes did not start")
+
+
+def test_a_worker_that_dies_loses_nothing(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
+    records = [order(i * 40) for i in range(6000)]  # variant 0 only: all valid
+    emulator.faults.latency_seconds = 0.02
+    live = LiveRun(emulator.target_config(worker_processes=2, max_concurrent_requests=2), tmp_path)
+    messages = tap(records, state_every=500)
+    live.feed(messages[: len(messages) // 2], close=False)
+    workers = _workers_of(psutil.Process(live.process.pid))
+    live.wait_for_state(at_least=500)
+    workers[0].kill()
+    assert live.process.stdin is not None
+    for message in messages[len(messages) // 2 :]:
+        live.process.stdin.write(json.dumps(message) + "\n")
+    live.process.stdin.close()
+
+    assert live.finish() == 0, live.stderr[-3000:]
+    assert POOL_BROKEN in live.stderr
+    report = live.report
+    assert_accounted(report)
+    assert report["records_accepted"] == len(records)
+    assert set(emulator.accepted_ids()) == {dedupe_id(r) for r in records}
+    assert live.states[-1] == {"bookmarks": {"conversions": {"n": len(records)}}}
+
+
+def test_killing_the_target_leaves_no_worker_behind(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [order(i * 40) for i in range(3000)]
+    live = LiveRun(emulator.target_config(worker_processes=2), tmp_path)
+    live.feed(tap(records), close=False)  # the input stays open: the run would go on
+    target = psutil.Process(live.process.pid)
+    workers = _workers_of(target)
+    live.wait_for_state(at_least=3000)
+
+    target.send_signal(signal.SIGKILL)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
+
+
+def test_a_block_is_converted_as_the_main_process_would() -> None:
+    """Unit level: each line's result equals what the one-process path computes."""
+    settings = WorkerSettings(
+        api="dsp",
+        region="NA",
+        mapping={},
+        defaults={},
+        source="SERVER_TO_SERVER",
+        advertiser_id="1234567890",
+        user_identifier_type=None,
+    )
+    converter = LineConverter(settings)
+    converter.set_streams({"orders": (ORDERS_SCHEMA, ("order_id",))})
+    lines = [
+        json.dumps({"type": "RECORD", "stream": "orders", "record": order(i)}) for i in range(40)
+    ]
+    lines += [
+        '{"type": "STATE", "value": {}}',
+        '{"type": "RECORD", "stream": "unknown", "record": {}}',
+        '{"type": "RECORD", "stream": "orders", "record": {"eventTime": "x"}}',  # no key
+        '{"type": "RECORD", "stream": "orders", "record": {"order_id": "\\ud800"}}',
+        "not json",
+        "",
+        json.dumps({"type": "SCHEMA", "stream": "orders", "schema": {}, "key_properties": []}),
+        json.dumps({"type": "RECORD", "stream": "orders", "record": order(0)}),
+    ]
+    block = "\n".join(lines).encode()
+    assert len(split_lines(block)) == len(lines)
+    results = converter.convert_block(block)
+
+    assert len(results) == len(lines)
+    # Everything but records of known streams is left to the main process, and so is all
+    # that follows a SCHEMA.
+    assert results[40:] == [None] * 8
+    api = DspApi()
+    mapping = RecordMapping({}, {})
+    decode = json.JSONDecoder(parse_float=Decimal).decode
+    now = datetime.now(timezone.utc)
+    for i, result in enumerate(results[:40]):
+        record = decode(lines[i])["record"]
+        record.pop("_sdc_extracted_at")
+        variant = i % 40
+        if variant == 8:  # noqa: PLR2004 - a unitsSold without a type: the definition decides
+            assert result is None
+            continue
+        assert result is not None
+        if variant in (1, 2, 3, 4, 10):
+            stream, problems = result
+            assert stream == "orders" and problems
+            continue
+        stream, dedupe, fields, key, key_types, definition_key = result
+        conversion = build_conversion(
+            mapping.extract(record),
+            rules=api.rules,
+            default_source="SERVER_TO_SERVER",
+            default_advertiser_id="1234567890",
+            user_identifier_type=None,
+            dedupe_seed=dedupe_seed("orders", record, ["order_id"]),
+            now=now,
+        )
+        conversion.definition_id = "cd-x"
+        assert with_definition("cd-x", fields) == api.encode_event(conversion)
+        assert dedupe == conversion.dedupe_id
+        assert key == api.batch_key(conversion)
+        assert key_types == tuple(t for t, _ in conversion.match_keys)
+        assert definition_key[2] == conversion.name
