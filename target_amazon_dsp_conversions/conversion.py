@@ -229,7 +229,7 @@ _window: tuple[ApiRules, datetime, datetime, datetime] | None = None
 
 def _time_window(rules: ApiRules, now: datetime) -> tuple[datetime, datetime]:
     """Oldest and newest accepted event times; the same `now` serves a whole block."""
-    global _window  # noqa: PLW0603 - a one-entry cache
+    global _window  # a one-entry cache
     window = _window
     if window is None or window[0] is not rules or window[1] is not now:
         window = _window = (rules, now, now - rules.max_event_age, now + MAX_FUTURE_SKEW)

@@ -88,8 +88,10 @@ def run_target(
     workdir.mkdir(parents=True, exist_ok=True)
     config = {"report_path": "report.json", **config}
     (workdir / "config.json").write_text(json.dumps(config))
-    text = messages if isinstance(messages, str) else "".join(
-        json.dumps(m, default=str) + "\n" for m in messages
+    text = (
+        messages
+        if isinstance(messages, str)
+        else "".join(json.dumps(m, default=str) + "\n" for m in messages)
     )
     process = subprocess.run(
         [*TARGET, "--config", "config.json"],

@@ -79,11 +79,11 @@ def order(i: int) -> dict[str, Any]:
         record["eventTime"] = _ago(45).astimezone(timezone(timedelta(hours=2))).isoformat()
     elif variant == 7:
         record.update(name="web_purchase")  # an AMAZON_AD_TAG definition: SOURCE_MISMATCH
-    elif variant == 8:  # noqa: PLR2004
+    elif variant == 8:
         record.update(conversionType=None, name="lead", unitsSold=2)
-    elif variant == 9:  # noqa: PLR2004
+    elif variant == 9:
         record.update(email="Zoë.Ünïcode@Example.com", name="SCHEMA")
-    elif variant == 10:  # noqa: PLR2004
+    elif variant == 10:
         record.update(currency="XXX")
     return record
 
@@ -98,18 +98,20 @@ def signup(i: int) -> dict[str, Any]:
     }
 
 
+def schema(stream: str, schema: dict[str, Any], key_properties: list[str]) -> dict[str, Any]:
+    return {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties}
+
+
 def mixed_input(orders: int = 2400) -> list[dict[str, Any]]:
     """Two streams, STATE every 250 records, a SCHEMA repeated and one changed mid-way, and a
     SCHEMA spelled with an escape the reader cannot see coming."""
-    messages: list[dict[str, Any]] = [
-        {"type": "SCHEMA", "stream": "orders", "schema": ORDERS_SCHEMA, "key_properties": ["order_id"]},
-        {"type": "SCHEMA", "stream": "signups", "schema": SIGNUPS_SCHEMA, "key_properties": []},
-    ]  # fmt: skip
+    messages: list[dict[str, Any]] = [schema("orders", ORDERS_SCHEMA, ["order_id"])]
+    messages.append(schema("signups", SIGNUPS_SCHEMA, []))
     for i in range(orders):
         messages.append({"type": "RECORD", "stream": "orders", "record": order(i)})
         if i % 3 == 0:
             messages.append({"type": "RECORD", "stream": "signups", "record": signup(i)})
-        if i % 250 == 249:  # noqa: PLR2004
+        if i % 250 == 249:
             messages.append({"type": "STATE", "value": {"bookmarks": {"orders": {"n": i + 1}}}})
         if i == orders // 3:
             # The same SCHEMA again: nothing changes.
@@ -118,7 +120,7 @@ def mixed_input(orders: int = 2400) -> list[dict[str, Any]]:
             # Values above 600 no longer allowed: the last third of the orders break it.
             changed = json.loads(json.dumps(ORDERS_SCHEMA))
             changed["properties"]["conversionValue"]["maximum"] = 600
-            messages.append({"type": "SCHEMA", "stream": "orders", "schema": changed, "key_properties": ["order_id"]})  # fmt: skip
+            messages.append(schema("orders", changed, ["order_id"]))
         if i == orders * 9 // 10:
             messages.append({"type": "ESCAPED_SCHEMA"})  # replaced below
     messages.append({"type": "STATE", "value": {"bookmarks": {"orders": {"n": orders}}}})
@@ -129,9 +131,7 @@ def as_text(messages: list[dict[str, Any]]) -> str:
     # From here on signups need a numeric event_type: the later ones are rejected.
     changed = json.loads(json.dumps(SIGNUPS_SCHEMA))
     changed["properties"]["event_type"] = {"type": "integer"}
-    escaped = json.dumps(
-        {"type": "SCHEMA", "stream": "signups", "schema": changed, "key_properties": []}
-    ).replace('"SCHEMA"', '"\\u0053CHEMA"')
+    escaped = json.dumps(schema("signups", changed, [])).replace('"SCHEMA"', '"\\u0053CHEMA"')
     return "".join(
         escaped + "\n" if m.get("type") == "ESCAPED_SCHEMA" else json.dumps(m) + "\n"
         for m in messages
@@ -216,7 +216,7 @@ def _workers_of(process: psutil.Process, timeout: float = 30) -> list[psutil.Pro
         children = [
             p for p in process.children() if "target_amazon_dsp_conversions.workers" in p.cmdline()
         ]
-        if len(children) == 2:  # noqa: PLR2004
+        if len(children) == 2:
             return children
         time.sleep(0.05)
     raise AssertionError("the worker processes did not start")
@@ -302,7 +302,7 @@ def test_a_block_is_converted_as_the_main_process_would() -> None:
         record = decode(lines[i])["record"]
         record.pop("_sdc_extracted_at")
         variant = i % 40
-        if variant == 8:  # noqa: PLR2004 - a unitsSold without a type: the definition decides
+        if variant == 8:  # a unitsSold without a type: the definition decides
             assert result is None
             continue
         assert result is not None
