@@ -162,7 +162,8 @@ class SafeSingerReader(SingerReader):
             self._ready.append(self._receive(pool))
         if pool.has_free_worker:
             pool.send(block)
-        else:  # the pool broke: this block is handled here
+        else:  # the workers are still starting, or the pool broke: handled here
+            self._warn_if_broken(pool)
             self._ready.append((block, None))
         while self._ready:
             self._handle(*self._ready.popleft())
@@ -185,13 +186,16 @@ class SafeSingerReader(SingerReader):
             received = pool.receive()
         finally:
             self.waiting_for_input = False
-        if received[1] is None and not self._warned_broken_pool:
+        self._warn_if_broken(pool)
+        return received
+
+    def _warn_if_broken(self, pool: WorkerPool) -> None:
+        if pool.broken and not self._warned_broken_pool:
             self._warned_broken_pool = True
             logger.warning(
                 "A worker process stopped unexpectedly; the rest of the input is converted "
                 "in the main process"
             )
-        return received
 
     def _sync_streams(self) -> None:
         self._schema_outside_barrier = False

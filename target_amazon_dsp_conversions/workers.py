@@ -231,8 +231,10 @@ class WorkerPool:
     """Blocks go to free workers; answers come back in the order the blocks were sent.
 
     A block is only sent to a worker that has answered all it was given, so neither side can
-    block the other on a full pipe. A worker that dies breaks the pool: its block (and every
-    later one) comes back without results and is handled in the main process.
+    block the other on a full pipe. A worker counts as free once it said it is ready (its
+    modules loaded); until then the main process converts blocks itself. A worker that dies
+    breaks the pool: its block (and every later one) comes back without results and is
+    handled in the main process.
     """
 
     def __init__(self, count: int, settings: WorkerSettings) -> None:
@@ -246,7 +248,8 @@ class WorkerPool:
         except OSError:
             self.close(wait=False)
             raise
-        self._free: deque[_Worker] = deque(self._workers)
+        self._starting: list[_Worker] = list(self._workers)
+        self._free: deque[_Worker] = deque()
         self._busy: deque[tuple[_Worker, bytes]] = deque()
         self._streams: dict[str, StreamSpec] | None = None
         self.broken = False
@@ -254,7 +257,21 @@ class WorkerPool:
     @property
     def has_free_worker(self) -> bool:
         """A block sent now would start at once."""
+        if self._starting:
+            self._collect_ready()
         return bool(self._free) and not self.broken
+
+    def _collect_ready(self) -> None:
+        for worker in list(self._starting):
+            try:
+                if not worker.results.poll():
+                    continue
+                worker.results.recv()  # "ready"
+            except (EOFError, OSError):
+                self.broken = True
+                return
+            self._starting.remove(worker)
+            self._free.append(worker)
 
     @property
     def blocks_in_flight(self) -> int:
@@ -293,6 +310,7 @@ class WorkerPool:
         for worker in self._workers:
             worker.stop(wait=wait and not self.broken)
         self._workers = []
+        self._starting = []
         self._free.clear()
 
     def _send(self, worker: _Worker, message: tuple[str, Any]) -> None:
@@ -312,8 +330,9 @@ def _serve(jobs: Connection, results: Connection) -> None:
         if kind == "settings":
             converter = LineConverter(payload)
             # What is loaded now lives as long as the process: keeping it out of the garbage
-            # collector's full passes makes them cheap (they otherwise cost ~20 % of a record).
+            # collector's passes makes them cheaper.
             gc.freeze()
+            results.send("ready")
         elif kind == "streams" and converter is not None:
             converter.set_streams(payload)
         elif kind == "block" and converter is not None:

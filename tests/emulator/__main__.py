@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         server._schema_violations = lambda api, schema, body: []
     emu = AmazonAdsEmulator(args.port, host=args.host)
     if args.no_ledger:
+        emu.keep_ledger = False
         emu._requests = _Discard()
         emu._accepted = _Discard()
         emu._rejected = _Discard()
