@@ -10,7 +10,8 @@ Runs, side by side and interleaved in each round, on the same synthetic input:
 * ``target+lat``   this target against the emulator adding ``--latency`` s to every API call,
 
 then this target once more on ``--big`` records for the memory point. Each run is a fresh
-process: wall time from start to exit, peak RSS from ``wait4`` (the child's own ru_maxrss).
+process: wall time from start to exit; peak RSS is the larger of the child's own peak (``wait4``)
+and the sum over the target and its worker processes (sampled every 20 ms).
 The emulators run in their own processes (they must not share the target's GIL) with
 ``--no-validate --no-ledger``: its per-request OpenAPI check would otherwise be the slow side
 of the no-latency runs. Every target run must end with all records accepted (checked from its
@@ -20,16 +21,20 @@ run report) or the benchmark fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import venv
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -61,19 +66,40 @@ def ensure_csv_venv() -> Path:
 
 
 def run_child(argv: list[str], stdin: Path, cwd: Path, env: dict[str, str] | None = None) -> Result:
-    """Run to completion; wall seconds and the child's own peak RSS (wait4, not a poll)."""
+    """Run to completion; wall seconds and peak RSS: the largest of the child's own peak
+    (wait4, exact) and the sum over the child and its worker processes (sampled every 20 ms)."""
     with stdin.open("rb") as source, (cwd / "stderr.log").open("wb") as err:
         started = time.perf_counter()
         child = subprocess.Popen(
             argv, stdin=source, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd, env=env
         )
+        tree_peak = [0]
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample_tree_rss, args=(child.pid, tree_peak, done))
+        sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
         child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         tail = (cwd / "stderr.log").read_text(errors="replace")[-2000:]
         raise SystemExit(f"{argv[0]} exited {child.returncode}:\n{tail}")
-    return Result(seconds, usage.ru_maxrss / 1024)  # Linux: KiB
+    own_peak = usage.ru_maxrss * 1024  # Linux: KiB
+    return Result(seconds, max(own_peak, tree_peak[0]) / 2**20)
+
+
+def _sample_tree_rss(pid: int, peak: list[int], done: threading.Event) -> None:
+    try:
+        process = psutil.Process(pid)
+        while not done.wait(0.02):
+            total = process.memory_info().rss
+            for worker in process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += worker.memory_info().rss
+            peak[0] = max(peak[0], total)
+    except psutil.Error:
+        pass  # the process ended between two samples
 
 
 class Emulator:

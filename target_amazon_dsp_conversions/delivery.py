@@ -72,7 +72,8 @@ class Delivery:
         with self._lock:
             ready = self._batcher.add(key, event)
             self._last_add = time.monotonic()
-        self._submit_all(ready)
+        if ready:
+            self._submit_all(ready)
 
     def flush(self) -> None:
         """Send every partial batch now."""

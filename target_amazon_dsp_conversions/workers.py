@@ -36,7 +36,6 @@ from target_amazon_dsp_conversions.record_checks import (
     SDC_METADATA_KEYS,
     SchemaCheck,
     compile_schema,
-    missing_key_properties,
     null_keys_problem,
     schema_problem,
 )
@@ -131,8 +130,9 @@ class LineConverter:
             record.pop(name, None)
         problem = schema_problem(check, record) if check is not None else None
         if keys:
-            if missing_key_properties(keys, record):
-                return None  # the run stops on it, in the main process
+            for key in keys:
+                if key not in record:
+                    return None  # the run stops on it, in the main process
             problem = problem or null_keys_problem(keys, record)
         if problem is not None:
             return (stream, [problem])

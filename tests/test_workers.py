@@ -17,7 +17,12 @@ import pytest
 from target_amazon_dsp_conversions.apis.dsp import DspApi, with_definition
 from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.mapping import RecordMapping
-from target_amazon_dsp_conversions.workers import LineConverter, WorkerSettings, split_lines
+from target_amazon_dsp_conversions.workers import (
+    LineConverter,
+    WorkerPool,
+    WorkerSettings,
+    split_lines,
+)
 from tests.conftest import SEED_SCHEMA, TargetRun, run_target
 from tests.emulator import AmazonAdsEmulator
 from tests.test_restart import LiveRun, assert_accounted, dedupe_id, tap
@@ -210,13 +215,13 @@ def test_workers_in_a_dry_run_write_the_same_requests(
     assert len(events(alone)) > 1000
 
 
-def _workers_of(process: psutil.Process, timeout: float = 30) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
+def _workers_of(process: psutil.Process, count: int = 2) -> list[psutil.Process]:
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         children = [
             p for p in process.children() if "target_amazon_dsp_conversions.workers" in p.cmdline()
         ]
-        if len(children) == 2:
+        if len(children) == count:
             return children
         time.sleep(0.05)
     raise AssertionError("the worker processes did not start")
@@ -260,18 +265,47 @@ def test_killing_the_target_leaves_no_worker_behind(
     assert alive == []
 
 
+SETTINGS = WorkerSettings(
+    api="dsp",
+    region="NA",
+    mapping={},
+    defaults={},
+    source="SERVER_TO_SERVER",
+    advertiser_id="1234567890",
+    user_identifier_type=None,
+)
+
+
+def test_a_dead_worker_breaks_the_pool_and_its_block_comes_back_unconverted() -> None:
+    pool = WorkerPool(1, SETTINGS)
+    try:
+        deadline = time.monotonic() + 30
+        while not pool.has_free_worker:  # until the worker said it is ready
+            assert time.monotonic() < deadline, "the worker never became ready"
+            time.sleep(0.01)
+        pool.set_streams({"orders": (ORDERS_SCHEMA, ("order_id",))})
+        block = "".join(
+            json.dumps({"type": "RECORD", "stream": "orders", "record": order(i * 40)}) + "\n"
+            for i in range(10)
+        ).encode()
+        pool.send(block)
+        received, results = pool.receive()
+        assert received == block and results is not None and None not in results
+
+        (worker,) = _workers_of(psutil.Process(), count=1)
+        worker.kill()
+        worker.wait(timeout=10)
+        assert pool.has_free_worker  # it does not know yet
+        pool.send(block)
+        assert pool.receive() == (block, None)
+        assert pool.broken and not pool.has_free_worker
+    finally:
+        pool.close(wait=False)
+
+
 def test_a_block_is_converted_as_the_main_process_would() -> None:
     """Unit level: each line's result equals what the one-process path computes."""
-    settings = WorkerSettings(
-        api="dsp",
-        region="NA",
-        mapping={},
-        defaults={},
-        source="SERVER_TO_SERVER",
-        advertiser_id="1234567890",
-        user_identifier_type=None,
-    )
-    converter = LineConverter(settings)
+    converter = LineConverter(SETTINGS)
     converter.set_streams({"orders": (ORDERS_SCHEMA, ("order_id",))})
     lines = [
         json.dumps({"type": "RECORD", "stream": "orders", "record": order(i)}) for i in range(40)

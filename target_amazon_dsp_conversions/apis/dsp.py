@@ -85,26 +85,21 @@ class DspApi:
         (it may take a lookup through the API): `with_definition` completes it."""
         text = encode_basestring
         c = conversion
-        keys = ",".join(
-            '{"type":' + text(t) + ',"values":[' + text(v) + "]}" for t, v in c.match_keys
+        keys = ",".join([f'{{"type":{text(t)},"values":[{text(v)}]}}' for t, v in c.match_keys])
+        out = (
+            f',"name":{text(c.name)},"timestamp":{text(c.event_time)}'
+            f',"countryCode":{text(c.country_code)},"matchKeys":[{keys}]'
+            f',"clientDedupeId":{text(c.dedupe_id)}'
         )
-        parts = [
-            ',"name":', text(c.name),
-            ',"timestamp":', text(c.event_time),
-            ',"countryCode":', text(c.country_code),
-            ',"matchKeys":[', keys,
-            '],"clientDedupeId":', text(c.dedupe_id),
-        ]  # fmt: skip
         if c.value is not None:
-            parts += (',"value":', repr(float(c.value)))
+            out += f',"value":{float(c.value)!r}'
         if c.currency is not None:
-            parts += (',"currencyCode":', text(c.currency))
+            out += f',"currencyCode":{text(c.currency)}'
         if c.units_sold is not None and c.conversion_type in (None, "OFF_AMAZON_PURCHASES"):
-            parts += (',"unitsSold":', repr(int(c.units_sold)))
+            out += f',"unitsSold":{int(c.units_sold)!r}'
         if c.limited_data_use:
-            parts.append(',"dataProcessingOptions":"LIMITED_DATA_USE"')
-        parts.append("}")
-        return "".join(parts).encode()
+            out += ',"dataProcessingOptions":"LIMITED_DATA_USE"'
+        return (out + "}").encode()
 
     def build_request(
         self,
