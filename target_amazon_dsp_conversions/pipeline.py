@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import OutgoingRequest
@@ -32,6 +32,7 @@ from target_amazon_dsp_conversions.report import (
     write_report,
 )
 from target_amazon_dsp_conversions.settings import Settings
+from target_amazon_dsp_conversions.workers import EventKind
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -40,6 +41,15 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 _MAX_DEFINITION_KEYS = 10_000
 # A partial batch waits at most this long for more events before it is sent.
 IDLE_FLUSH_SECONDS = 2.0
+
+
+class ResolvedKind(NamedTuple):
+    """`workers.EventKind` with the DSP definition resolved."""
+
+    stream: str
+    key: tuple[str, str]
+    match_key_types: tuple[str, ...]
+    head: bytes | list[Problem]  # the event's start (b"" for the Events API), or problems
 
 
 class Run(Outcomes):
@@ -123,19 +133,31 @@ class Run(Outcomes):
         pending = PendingEvent(segment, stream, record, conversion.dedupe_id, encoded)
         self.delivery.add(pending, self.api.batch_key(conversion))
 
-    def process_converted(self, line: bytes, converted: tuple[Any, ...]) -> None:
-        """A record a worker process converted (see workers.Result): complete, count, queue."""
-        stream, dedupe_id, encoded, key, match_key_types, definition_key = converted
-        segment = self.ledger.open_record()
+    def event_kind(self, kind: EventKind) -> ResolvedKind:
+        """What events converted by a worker have in common, resolved once per block: for
+        the DSP API the start of the event up to its definition ID (or why it is rejected)."""
+        stream, key, match_key_types, definition_key = kind
+        head: bytes | list[Problem] = b""
         if definition_key is not None:
             try:
-                encoded = self._definition_head(definition_key) + encoded
+                head = self._definition_head(definition_key)
             except Rejected as rejected:
-                self.stats.count_read()
-                self._reject(stream, line, segment, rejected.problems)
-                return
-        self.stats.count_read(match_key_types)
-        self.delivery.add(PendingEvent(segment, stream, line, dedupe_id, encoded), key)
+                head = rejected.problems
+        return ResolvedKind(stream, key, match_key_types, head)
+
+    def process_converted(
+        self, line: bytes, dedupe_id: str, encoded: bytes, kind: ResolvedKind
+    ) -> None:
+        """A record a worker process converted: complete, count, queue (or reject)."""
+        segment = self.ledger.open_record()
+        head = kind.head
+        if not isinstance(head, bytes):
+            self.stats.count_read()
+            self._reject(kind.stream, line, segment, head)
+            return
+        self.stats.count_read(kind.match_key_types)
+        pending = PendingEvent(segment, kind.stream, line, dedupe_id, head + encoded)
+        self.delivery.add(pending, kind.key)
 
     def reject_converted(self, stream: str, line: bytes, problems: list[Problem]) -> None:
         """A record a worker process found invalid."""

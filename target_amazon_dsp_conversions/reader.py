@@ -18,7 +18,14 @@ from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_amazon_dsp_conversions.record_checks import SDC_METADATA_KEYS
-from target_amazon_dsp_conversions.workers import Result, StreamSpec, WorkerPool, split_lines
+from target_amazon_dsp_conversions.workers import (
+    BlockResults,
+    EventKind,
+    Result,
+    StreamSpec,
+    WorkerPool,
+    split_lines,
+)
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 # json.loads with parse_float builds a new decoder per call; one decoder serves every line.
@@ -45,6 +52,9 @@ class ParallelConversion(Protocol):
 
     def worker_streams(self) -> dict[str, StreamSpec]:
         """The streams whose records the workers may convert, as they are now."""
+
+    def start_converted_block(self, kinds: list[EventKind]) -> None:
+        """The event kinds the results of the next block refer to."""
 
     def process_converted(self, line: bytes, result: Result) -> None:
         """A record line a worker converted (or rejected)."""
@@ -74,7 +84,7 @@ class SafeSingerReader(SingerReader):
         self._pool_tried = False
         self._bytes_read = 0
         self._warned_broken_pool = False
-        self._ready: deque[tuple[bytes, list[Result] | None]] = deque()
+        self._ready: deque[tuple[bytes, BlockResults | None]] = deque()
         self._schema_outside_barrier = False
 
     @property
@@ -180,7 +190,7 @@ class SafeSingerReader(SingerReader):
         if self._schema_outside_barrier:
             self._sync_streams()
 
-    def _receive(self, pool: WorkerPool) -> tuple[bytes, list[Result] | None]:
+    def _receive(self, pool: WorkerPool) -> tuple[bytes, BlockResults | None]:
         self.waiting_for_input = True  # a stop signal may end the wait at once
         try:
             received = pool.receive()
@@ -202,25 +212,28 @@ class SafeSingerReader(SingerReader):
         if self._pool is not None:
             self._pool.set_streams(self.parallel.worker_streams())  # type: ignore[union-attr]
 
-    def _handle(self, block: bytes, results: list[Result] | None) -> None:
+    def _handle(self, block: bytes, converted: BlockResults | None) -> None:
         """The lines of a block in order: converted records to the target, the rest here."""
         lines = split_lines(block)
-        if results is None or self._schema_outside_barrier:
-            results = [None] * len(lines)
         parallel = self.parallel
         assert parallel is not None
+        if converted is None or self._schema_outside_barrier:
+            results: list[Result] = [None] * len(lines)
+        else:
+            results, kinds = converted
+            parallel.start_converted_block(kinds)
         process_converted = parallel.process_converted
-        converted = 0
+        records = 0
         for line, result in zip(lines, results, strict=True):
             self.line_number += 1
             self.check_stop()
             if result is None:
                 self._process_line(line)
             else:
-                converted += 1
+                records += 1
                 process_converted(line, result)
-        if converted:
-            self._counts["RECORD"] += converted
+        if records:
+            self._counts["RECORD"] += records
             parallel.converted_block_done()
 
     def _blocks(self, fd: int) -> Iterator[bytes]:

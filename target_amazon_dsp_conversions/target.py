@@ -23,11 +23,17 @@ from target_amazon_dsp_conversions.errors import (
     SignInError,
     UserError,
 )
-from target_amazon_dsp_conversions.pipeline import Run
+from target_amazon_dsp_conversions.pipeline import ResolvedKind, Run
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA, Settings
 from target_amazon_dsp_conversions.sinks import ConversionSink
-from target_amazon_dsp_conversions.workers import Result, StreamSpec, WorkerPool, WorkerSettings
+from target_amazon_dsp_conversions.workers import (
+    EventKind,
+    Result,
+    StreamSpec,
+    WorkerPool,
+    WorkerSettings,
+)
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 GIL_SWITCH_INTERVAL_SECONDS = 0.02
@@ -67,6 +73,7 @@ class TargetAmazonDSPConversions(Target):
         self.stop_signal: int | None = None  # the handlers are installed by super().__init__
         self._identity_sinks: dict[str, tuple[Any, Any, ConversionSink | None]] = {}
         self._converted_per_stream: dict[str, int] = {}
+        self._event_kinds: list[ResolvedKind] = []
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_config(self.config)
         self.run = Run(self.settings, self._write_state_message)
@@ -150,14 +157,21 @@ class TargetAmazonDSPConversions(Target):
                 streams[name] = (schema, tuple(sink.key_properties))
         return streams
 
+    def start_converted_block(self, kinds: list[EventKind]) -> None:
+        """Resolve what the block's events have in common once (definitions, for the DSP)."""
+        self._event_kinds = [self.run.event_kind(kind) for kind in kinds]
+
     def process_converted(self, line: bytes, result: Result) -> None:
         """Queue (or reject) a record a worker converted; the SDK's counts follow per block."""
         assert result is not None
-        stream = result[0]
         if len(result) == 2:  # noqa: PLR2004 - (stream, problems)
-            self.run.reject_converted(stream, line, result[1])
+            stream, problems = result
+            self.run.reject_converted(stream, line, problems)
         else:
-            self.run.process_converted(line, result)
+            dedupe_id, encoded, index = result
+            kind = self._event_kinds[index]
+            stream = kind.stream
+            self.run.process_converted(line, dedupe_id, encoded, kind)
         self._converted_per_stream[stream] = self._converted_per_stream.get(stream, 0) + 1
 
     def converted_block_done(self) -> None:

@@ -43,12 +43,16 @@ from target_amazon_dsp_conversions.record_checks import (
 # A stream the workers may convert: its schema (None: not validated) and key properties.
 StreamSpec = tuple["dict[str, Any] | None", tuple[str, ...]]
 # One line's result:
-#   None                                             the main process handles the line itself
-#   (stream, problems)                               the record is rejected for these reasons
-#   (stream, dedupe_id, encoded, batch_key, match_key_types, definition_key)
-#       an event; for the DSP API `encoded` lacks the definition ID, which the main process
-#       resolves from definition_key = (advertiser, definition ID, name, type, source, raw type)
+#   None                             the main process handles the line itself
+#   (stream, problems)               the record is rejected for these reasons
+#   (dedupe_id, encoded, kind)       an event; `kind` indexes the block's EventKind list
 Result = tuple[Any, ...] | None
+# What the events of a block have in common, listed once per block (a handful):
+#   (stream, batch_key, match_key_types, definition_key)
+# For the DSP API `encoded` lacks the definition ID, which the main process resolves from
+# definition_key = (advertiser, definition ID, name, type, source, raw type); else it is None.
+EventKind = tuple[str, tuple[str, str], tuple[str, ...], "tuple[Any, ...] | None"]
+BlockResults = tuple[list[Result], list[EventKind]]
 
 _decode = json.JSONDecoder(parse_float=Decimal).decode
 # Lines with an escaped lone surrogate are cleaned (and warned about) by the main process.
@@ -87,9 +91,10 @@ class LineConverter:
             for name, (schema, keys) in streams.items()
         }
 
-    def convert_block(self, block: bytes) -> list[Result]:
-        """One result per line of a block of whole lines."""
+    def convert_block(self, block: bytes) -> BlockResults:
+        """One result per line of a block of whole lines, and the block's event kinds."""
         lines = split_lines(block)
+        self._kinds: dict[EventKind, int] = {}
         results: list[Result] = []
         now = datetime.now(timezone.utc)
         for line in lines:
@@ -103,7 +108,7 @@ class LineConverter:
                 results.extend([None] * (len(lines) - len(results)))
                 break
             results.append(result)
-        return results
+        return results, list(self._kinds)
 
     def convert_line(self, line: bytes, now: datetime) -> Any:
         """The result for one line (see `Result`)."""
@@ -170,14 +175,16 @@ class LineConverter:
                 encoded = self._api.encode_event(conversion)
         except Rejected as rejected:
             return (stream, rejected.problems)
-        return (
+        kind = (
             stream,
-            conversion.dedupe_id,
-            encoded,
             self._api.batch_key(conversion),
             tuple([key_type for key_type, _ in conversion.match_keys]),
             definition_key,
         )
+        index = self._kinds.get(kind)
+        if index is None:
+            index = self._kinds[kind] = len(self._kinds)
+        return (conversion.dedupe_id, encoded, index)
 
 
 def split_lines(block: bytes) -> list[bytes]:
@@ -292,12 +299,12 @@ class WorkerPool:
         self._busy.append((worker, block))
         self._send(worker, ("block", block))
 
-    def receive(self) -> tuple[bytes, list[Result] | None]:
+    def receive(self) -> tuple[bytes, BlockResults | None]:
         """The oldest block in flight and its results (None: the main process converts it)."""
         worker, block = self._busy.popleft()
         if not self.broken:
             try:
-                results: list[Result] = worker.results.recv()
+                results: BlockResults = worker.results.recv()
             except (EOFError, OSError):
                 self.broken = True
             else:
