@@ -144,6 +144,7 @@ def test_records_it_can_skip_or_reject_do_not_stop_the_run(
         ({"advertiser_id": "ENTITY1234"}, "setting 'advertiser_id'"),
         ({"advertiser_id": "12ab"}, "setting 'advertiser_id': must be a numeric"),
         ({"max_concurrent_requests": -1}, "setting 'max_concurrent_requests'"),
+        ({"worker_processes": -1}, "setting 'worker_processes': must be between 0 and 64"),
         ({"max_retries": -1}, "setting 'max_retries': must be between 0 and 100"),
         ({"max_retries": "many"}, "setting 'max_retries': must be a whole number"),
         ({"request_timeout": -5}, "setting 'request_timeout'"),
