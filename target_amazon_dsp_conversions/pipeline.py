@@ -37,8 +37,6 @@ from target_amazon_dsp_conversions.workers import EventKind
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
 PROGRESS_INTERVAL_SECONDS = 5.0
-# Distinct (advertiser, definition, name, type, source) keys remembered; names are few.
-_MAX_DEFINITION_KEYS = 10_000
 # A partial batch waits at most this long for more events before it is sent.
 IDLE_FLUSH_SECONDS = 2.0
 
@@ -104,7 +102,6 @@ class Run(Outcomes):
         self._ticker = ProgressTicker(self.stats, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
         self._finished = False
-        self._definitions_by_key: dict[tuple[Any, ...], bytes | list[Problem]] = {}
 
     # Input side (main thread).
 
@@ -244,37 +241,24 @@ class Run(Outcomes):
         )
 
     def _definition_head(self, key: tuple[Any, ...]) -> bytes:
-        """The start of a converted DSP event, up to its definition ID (`with_definition`):
-        resolved once per distinct key, as `process` would resolve it (raises Rejected the
-        same way)."""
-        known = self._definitions_by_key.get(key)
-        if known is None:
-            if len(self._definitions_by_key) >= _MAX_DEFINITION_KEYS:
-                self._definitions_by_key.clear()
-            assert self.definitions is not None
-            advertiser, definition_id, name, conversion_type, source, raw_type = key
-            conversion = Conversion(
-                event_time="",
-                conversion_type=conversion_type,
-                name=name,
-                country_code="",
-                source=source,
-                advertiser_id=advertiser,
-                dedupe_id="",
-                match_keys=[],
-                definition_id=definition_id,
-            )
-            try:
-                self.definitions.resolve(conversion, raw_type)
-            except Rejected as rejected:
-                known = self._definitions_by_key[key] = rejected.problems
-            else:
-                known = self._definitions_by_key[key] = with_definition(
-                    conversion.definition_id, b""
-                )
-        if type(known) is not bytes:
-            raise Rejected(*known)
-        return known
+        """The start of a converted DSP event, up to its definition ID (`with_definition`),
+        resolved as `process` resolves it (raises Rejected the same way). Once per event kind
+        of a block; the resolver keeps what it looked up or created."""
+        assert self.definitions is not None
+        advertiser, definition_id, name, conversion_type, source, raw_type = key
+        conversion = Conversion(
+            event_time="",
+            conversion_type=conversion_type,
+            name=name,
+            country_code="",
+            source=source,
+            advertiser_id=advertiser,
+            dedupe_id="",
+            match_keys=[],
+            definition_id=definition_id,
+        )
+        self.definitions.resolve(conversion, raw_type)
+        return with_definition(conversion.definition_id, b"")
 
     def _now_for_checks(self) -> datetime:
         # One clock read per record is cheap enough and keeps long runs honest about age.

@@ -151,7 +151,7 @@ class TargetAmazonDSPConversions(Target):
         """Streams whose records need nothing from the SDK but validation, and their specs."""
         streams: dict[str, StreamSpec] = {}
         for name in self._sinks_active:
-            sink = self._identity_sink({"stream": name, "record": None})
+            sink = self._identity_sink_of(name)
             if sink is not None:
                 schema = sink.schema if sink.validates else None
                 streams[name] = (schema, tuple(sink.key_properties))
@@ -189,7 +189,9 @@ class TargetAmazonDSPConversions(Target):
         """The stream's sink when its only map is the identity, else None (the SDK's path)."""
         if "record" not in message_dict or "stream" not in message_dict:
             return None  # the SDK names what is missing
-        stream_name = message_dict["stream"]
+        return self._identity_sink_of(message_dict["stream"])
+
+    def _identity_sink_of(self, stream_name: str) -> ConversionSink | None:
         maps = self.mapper.stream_maps.get(stream_name)
         sink = self._sinks_active.get(stream_name)
         # Decided once per (maps, sink) pair: a SCHEMA message replaces both objects.

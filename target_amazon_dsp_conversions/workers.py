@@ -36,6 +36,7 @@ from target_amazon_dsp_conversions.record_checks import (
     SDC_METADATA_KEYS,
     SchemaCheck,
     compile_schema,
+    missing_key_properties,
     null_keys_problem,
     schema_problem,
 )
@@ -135,9 +136,8 @@ class LineConverter:
             record.pop(name, None)
         problem = schema_problem(check, record) if check is not None else None
         if keys:
-            for key in keys:
-                if key not in record:
-                    return None  # the run stops on it, in the main process
+            if missing_key_properties(keys, record):
+                return None  # the run stops on it, in the main process
             problem = problem or null_keys_problem(keys, record)
         if problem is not None:
             return (stream, [problem])
