@@ -7,7 +7,6 @@ the API's payload shape happens here, so that a bad record is rejected with a re
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -34,6 +33,7 @@ _CENT = Decimal("0.01")
 # Python 3.11 reads a trailing Z itself; 3.10 would raise and take the careful path anyway.
 _UTC_SUFFIXES = ("+00:00", "Z") if sys.version_info >= (3, 11) else ("+00:00",)
 _fromisoformat = datetime.fromisoformat
+_prepare = identity.prepare
 # A per-value cache of a pure function of one input value; bounded, cleared when full.
 _CACHE_LIMIT = 65_536
 _conversion_types: dict[str, str | None] = {}
@@ -61,6 +61,7 @@ class ApiRules:
 class Conversion:
     """One conversion event, checked and converted, before it takes an API's payload shape."""
 
+    # build_conversion passes these by position, in this order.
     event_time: str
     conversion_type: str | None
     name: str
@@ -93,24 +94,26 @@ def build_conversion(
     try:
         # Straight line for the common, valid record; the first problem falls through to the
         # careful path below, which converts everything again to report every problem at once.
-        conversion_type = _conversion_type(get("conversionType"), rules)
+        raw_type = get("conversionType")
+        conversion_type = _conversion_type(raw_type, rules)
         country_code = _country_code(get("countryCode"))
         definition_id = get("conversionDefinitionId")
+        # Positional: matching fourteen keywords would cost more than building the object.
         return Conversion(
-            event_time=_event_time(get("eventTime"), rules, now),
-            conversion_type=conversion_type,
-            name=_name(get("name"), get("conversionType")),
-            country_code=country_code,
-            source=_source(get("source"), default_source),
-            advertiser_id=_advertiser_id(get("advertiserId"), default_advertiser_id),
-            dedupe_id=_dedupe_id(get("dedupeId"), dedupe_seed),
-            match_keys=_match_keys(fields, rules, country_code, user_identifier_type),
-            definition_id=str(definition_id).strip() if definition_id is not None else None,
-            value=_value(get("conversionValue"), conversion_type, rules),
-            currency=_currency(get("currency"), rules),
-            units_sold=_units_sold(get("unitsSold"), rules),
-            limited_data_use=_flag(get("limitedDataUse"), "limitedDataUse"),
-            extra={k: fields[k] for k in _EXTRA_FIELDS if k in fields},
+            _event_time(get("eventTime"), rules, now),
+            conversion_type,
+            _name(get("name"), raw_type),
+            country_code,
+            _source(get("source"), default_source),
+            _advertiser_id(get("advertiserId"), default_advertiser_id),
+            _dedupe_id(get("dedupeId"), dedupe_seed),
+            _match_keys(fields, rules, country_code, user_identifier_type),
+            str(definition_id).strip() if definition_id is not None else None,
+            _value(get("conversionValue"), conversion_type, rules),
+            _currency(get("currency"), rules),
+            _units_sold(get("unitsSold"), rules),
+            _flag(get("limitedDataUse"), "limitedDataUse"),
+            _extra(fields, rules),
         )
     except Rejected:
         pass
@@ -152,7 +155,7 @@ def build_conversion(
         currency=currency,
         units_sold=units_sold,
         limited_data_use=bool(limited_data_use),
-        extra={k: fields[k] for k in _EXTRA_FIELDS if k in fields},
+        extra=_extra(fields, rules),
     )
 
 
@@ -166,6 +169,12 @@ _EXTRA_FIELDS = (
     "dataSetName",
     "customData",
 )
+
+
+def _extra(fields: Mapping[str, Any], rules: ApiRules) -> dict[str, Any]:
+    if rules.api != "events":  # nothing else reads them
+        return {}
+    return {k: fields[k] for k in _EXTRA_FIELDS if k in fields}
 
 
 def parse_time(raw: Any) -> datetime:
@@ -327,7 +336,7 @@ def _value(raw: Any, conversion_type: str | None, rules: ApiRules) -> Decimal | 
             "conversionValue is beyond Amazon's range of ±9,999,999,999,999.99",
             "conversionValue",
         )
-    rounded = number.quantize(_CENT, rounding=ROUND_HALF_UP)
+    rounded = number.quantize(_CENT, ROUND_HALF_UP)
     if rules.api == "events" and conversion_type == "OFF_AMAZON_PURCHASES" and rounded < 0:
         raise reject(
             "VALUE_OUT_OF_RANGE",
@@ -418,7 +427,7 @@ def _dedupe_id(raw: Any, seed: str) -> str:
         text = str(raw).strip()
         if text:
             return text[:256]
-    return "tadc-" + hashlib.sha256(seed.encode()).hexdigest()[:40]
+    return "tadc-" + identity.sha256_hex(seed)[:40]
 
 
 def dedupe_seed(stream: str, record: Mapping[str, Any], key_properties: Sequence[str]) -> str:
@@ -456,13 +465,14 @@ def _match_keys(
     user_identifier_type: str | None,
 ) -> list[tuple[str, str]]:
     keys: dict[str, str] = {}
+    get = fields.get
+    api = rules.api
     for field_name, key_type in MATCH_KEY_FIELDS.items():
-        raw = fields.get(field_name)
-        if raw is None:
-            continue
-        prepared = identity.prepare(key_type, raw, api=rules.api, country=country)
-        if prepared is not None:
-            keys.setdefault(key_type, prepared)
+        raw = get(field_name)
+        if raw is not None and key_type not in keys:
+            prepared = _prepare(key_type, raw, api=api, country=country)
+            if prepared is not None:
+                keys[key_type] = prepared
     identifier = fields.get("userIdentifier")
     if identifier is not None:
         identifier_type = user_identifier_type or (
@@ -482,7 +492,7 @@ def _match_keys(
                     "userIdentifier",
                 )
         elif identifier_type not in keys:
-            prepared = identity.prepare(identifier_type, identifier, api=rules.api, country=country)
+            prepared = _prepare(identifier_type, identifier, api=api, country=country)
             if prepared is not None:
                 keys[identifier_type] = prepared
     if not keys:
@@ -491,4 +501,5 @@ def _match_keys(
             "no usable match key (email, phone, name, address, MAID, ...) after normalization",
             "matchKeys",
         )
-    return list(keys.items())[: rules.max_match_keys]
+    pairs = list(keys.items())
+    return pairs if len(pairs) <= rules.max_match_keys else pairs[: rules.max_match_keys]

@@ -53,13 +53,19 @@ def schema_problem(check: SchemaCheck, record: Mapping[str, Any]) -> Problem | N
 
 def missing_key_properties(keys: Sequence[str], record: Mapping[str, Any]) -> list[str]:
     """Key properties absent from the record (a Singer spec violation: the run stops)."""
-    return [k for k in keys if k not in record]
+    for key in keys:  # a loop first: almost always every key is there
+        if key not in record:
+            return [k for k in keys if k not in record]
+    return []
 
 
 def null_keys_problem(keys: Sequence[str], record: Mapping[str, Any]) -> Problem | None:
     """All key properties null: such records would share one dedupe ID and Amazon would keep
     only one of them, so each is rejected instead. Expects every key to be present."""
-    if not keys or any(record[k] is not None for k in keys):
+    for key in keys:
+        if record[key] is not None:
+            return None
+    if not keys:
         return None
     return Problem(
         "NULL_KEY_PROPERTIES",

@@ -55,7 +55,9 @@ Result = tuple[Any, ...] | None
 EventKind = tuple[str, tuple[str, str], tuple[str, ...], "tuple[Any, ...] | None"]
 BlockResults = tuple[list[Result], list[EventKind]]
 
-_decode = json.JSONDecoder(parse_float=Decimal).decode
+_decoder = json.JSONDecoder(parse_float=Decimal)
+_decode = _decoder.decode
+_scan_value = _decoder.scan_once
 # Lines with an escaped lone surrogate are cleaned (and warned about) by the main process.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SCHEMA_FOLLOWS = object()
@@ -116,7 +118,7 @@ class LineConverter:
         if b"\\u" in line and _SURROGATE_ESCAPE.search(line):
             return None
         try:
-            message = _decode(line.decode())
+            message = _decode_line(line.decode())
         except ValueError:
             return None
         if type(message) is not dict:
@@ -185,6 +187,18 @@ class LineConverter:
         if index is None:
             index = self._kinds[kind] = len(self._kinds)
         return (conversion.dedupe_id, encoded, index)
+
+
+def _decode_line(text: str) -> Any:
+    """json.loads(text), without its Python-level whitespace handling for the usual line:
+    a value right at the start, then the newline."""
+    try:
+        value, end = _scan_value(text, 0)
+    except StopIteration:
+        return _decode(text)  # leading whitespace, or not JSON (raises ValueError)
+    if end == len(text) or text[end:] in ("\n", "\r\n"):
+        return value
+    return _decode(text)
 
 
 def split_lines(block: bytes) -> list[bytes]:

@@ -85,16 +85,18 @@ class DspApi:
         (it may take a lookup through the API): `with_definition` completes it."""
         text = encode_basestring
         c = conversion
-        keys = ",".join([f'{{"type":{text(t)},"values":[{text(v)}]}}' for t, v in c.match_keys])
+        # Key types, the timestamp (our own format), the country and the currency (checked
+        # against code lists) hold nothing JSON escapes; user text and match keys are escaped.
+        keys = ",".join([f'{{"type":"{t}","values":[{text(v)}]}}' for t, v in c.match_keys])
         out = (
-            f',"name":{text(c.name)},"timestamp":{text(c.event_time)}'
-            f',"countryCode":{text(c.country_code)},"matchKeys":[{keys}]'
+            f',"name":{text(c.name)},"timestamp":"{c.event_time}"'
+            f',"countryCode":"{c.country_code}","matchKeys":[{keys}]'
             f',"clientDedupeId":{text(c.dedupe_id)}'
         )
         if c.value is not None:
             out += f',"value":{float(c.value)!r}'
         if c.currency is not None:
-            out += f',"currencyCode":{text(c.currency)}'
+            out += f',"currencyCode":"{c.currency}"'
         if c.units_sold is not None and c.conversion_type in (None, "OFF_AMAZON_PURCHASES"):
             out += f',"unitsSold":{int(c.units_sold)!r}'
         if c.limited_data_use:
