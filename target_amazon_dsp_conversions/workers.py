@@ -57,7 +57,7 @@ BlockResults = tuple[list[Result], list[EventKind]]
 
 _decoder = json.JSONDecoder(parse_float=Decimal)
 _decode = _decoder.decode
-_scan_value = _decoder.scan_once
+_scan_value = _decoder.scan_once  # type: ignore[attr-defined] # set in __init__
 # Lines with an escaped lone surrogate are cleaned (and warned about) by the main process.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SCHEMA_FOLLOWS = object()
