@@ -435,6 +435,10 @@ def dedupe_seed(stream: str, record: Mapping[str, Any], key_properties: Sequence
 
     `_sdc_*` metadata changes from run to run, so it never takes part.
     """
+    if len(key_properties) == 1:
+        value = record.get(key_properties[0])
+        if type(value) is str:  # the usual key: as below, without the list
+            return stream + "\x1f[" + _json_text(value) + "]"
     if key_properties:
         content: Any = [record.get(k) for k in key_properties]
         if all(type(v) is str for v in content):

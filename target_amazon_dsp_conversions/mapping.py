@@ -88,8 +88,13 @@ def _path(path: str) -> Getter:
 # Distinct property sets remembered per stream; a tap rarely has more than a handful.
 _MAX_PLANS = 256
 
-# Per field: (conversion field, getter or candidate names present in the record, default).
-_Plan = tuple[tuple[str, "Getter | tuple[str, ...]", Any], ...]
+# How the fields of records with one set of property names are found:
+#   direct  (conversion field, the one candidate name present, default)   - most fields
+#   other   (conversion field, getter or candidate names present, default)
+_Plan = tuple[
+    tuple[tuple[str, str, Any], ...],
+    tuple[tuple[str, "Getter | tuple[str, ...]", Any], ...],
+]
 
 
 class RecordMapping:
@@ -106,19 +111,22 @@ class RecordMapping:
 
     def _plan(self, names: tuple[str, ...]) -> _Plan:
         present = set(names)
-        plan: list[tuple[str, Getter | tuple[str, ...], Any]] = []
+        direct: list[tuple[str, str, Any]] = []
+        other: list[tuple[str, Getter | tuple[str, ...], Any]] = []
         for field, candidates in self._candidates.items():
             default = self._defaults.get(field)
             getter = self._mapped.get(field)
             if getter is not None:
-                plan.append((field, getter, default))
+                other.append((field, getter, default))
                 continue
             there = tuple(name for name in candidates if name in present)
-            if there or default is not None:
-                plan.append((field, there, default))
+            if len(there) == 1:
+                direct.append((field, there[0], default))
+            elif there or default is not None:
+                other.append((field, there, default))
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
-        result = self._plans[names] = tuple(plan)
+        result = self._plans[names] = (tuple(direct), tuple(other))
         return result
 
     def extract(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,8 +135,15 @@ class RecordMapping:
         plan = self._plans.get(names)
         if plan is None:
             plan = self._plan(names)
+        direct, other = plan
         fields: dict[str, Any] = {}
-        for field, lookup, default in plan:
+        for field, name, default in direct:
+            value = record[name]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                value = default
+            if value is not None:
+                fields[field] = value
+        for field, lookup, default in other:
             value = None
             if type(lookup) is tuple:
                 for name in lookup:
