@@ -42,18 +42,24 @@ class Batcher:
 
     def add(self, key: tuple[str, str], event: PendingEvent) -> list[Batch]:
         """Add an event; returns the batches that are now complete (zero, one, or two)."""
+        return self.add_all([(key, event)])
+
+    def add_all(self, events: list[tuple[tuple[str, str], PendingEvent]]) -> list[Batch]:
+        """Add events in order; returns the batches they completed."""
         ready = []
-        batch = self._open.get(key)
-        extra = len(event.encoded) + 1
-        if batch is not None and batch.size + extra > self._max_bytes:
-            ready.append(self._open.pop(key))
-            batch = None
-        if batch is None:
-            batch = self._open[key] = Batch(key)
-        batch.events.append(event)
-        batch.size += extra
-        if len(batch.events) >= self._max_events:
-            ready.append(self._open.pop(key))
+        open_batches = self._open
+        for key, event in events:
+            batch = open_batches.get(key)
+            extra = len(event.encoded) + 1
+            if batch is not None and batch.size + extra > self._max_bytes:
+                ready.append(open_batches.pop(key))
+                batch = None
+            if batch is None:
+                batch = open_batches[key] = Batch(key)
+            batch.events.append(event)
+            batch.size += extra
+            if len(batch.events) >= self._max_events:
+                ready.append(open_batches.pop(key))
         return ready
 
     def take_all(self) -> list[Batch]:

@@ -65,12 +65,16 @@ class Delivery:
 
     def add(self, event: PendingEvent, key: tuple[str, str]) -> None:
         """Queue an event; sends the batches it completes. Raises once delivery has failed."""
+        self.add_all([(key, event)])
+
+    def add_all(self, events: list[tuple[tuple[str, str], PendingEvent]]) -> None:
+        """`add` for events read in a row, under one lock."""
         if self.failure is not None:
-            # The run is over: this record was read, so it is counted as not delivered.
-            self._outcomes.undelivered([event], str(self.failure))
+            # The run is over: these records were read, so they are counted as not delivered.
+            self._outcomes.undelivered([event for _, event in events], str(self.failure))
             raise self.failure
         with self._lock:
-            ready = self._batcher.add(key, event)
+            ready = self._batcher.add_all(events)
             self._last_add = time.monotonic()
         if ready:
             self._submit_all(ready)

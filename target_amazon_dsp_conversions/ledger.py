@@ -32,11 +32,12 @@ class StateLedger:
         self._last_emitted: Any = None
         self.records_opened = 0
 
-    def open_record(self) -> int:
-        """Count a record just read; returns its segment id for `settle`."""
+    def open_record(self, count: int = 1) -> int:
+        """Count a record (or `count` records read in a row) just read; returns the segment
+        id for `settle`."""
         with self._lock:
-            self.records_opened += 1
-            self._segments[-1].outstanding += 1
+            self.records_opened += count
+            self._segments[-1].outstanding += count
             return self._first_id + len(self._segments) - 1
 
     def settle(self, segment_id: int) -> None:

@@ -143,24 +143,40 @@ class Run(Outcomes):
         return ResolvedKind(stream, key, match_key_types, head)
 
     def process_converted(
-        self, line: bytes, dedupe_id: str, encoded: bytes, kind: ResolvedKind
-    ) -> None:
-        """A record a worker process converted: complete, count, queue (or reject)."""
-        segment = self.ledger.open_record()
-        head = kind.head
-        if not isinstance(head, bytes):
+        self, lines: list[bytes], results: list[tuple[Any, ...]], kinds: list[ResolvedKind]
+    ) -> dict[str, int]:
+        """Records a worker process converted (or rejected), read in a row: no STATE came
+        between them, so they share a ledger segment. Completes, counts and queues their
+        events (or rejects them); returns the records per stream."""
+        segment = self.ledger.open_record(len(lines))
+        events: list[tuple[tuple[str, str], PendingEvent]] = []
+        per_kind = [0] * len(kinds)
+        rejected: list[tuple[str, bytes, list[Problem]]] = []
+        for line, result in zip(lines, results, strict=True):
+            if len(result) == 2:  # noqa: PLR2004 - (stream, problems)
+                rejected.append((result[0], line, result[1]))
+                continue
+            dedupe_id, encoded, index = result
+            kind = kinds[index]
+            head = kind.head
+            if isinstance(head, bytes):
+                per_kind[index] += 1
+                event = PendingEvent(segment, kind.stream, line, dedupe_id, head + encoded)
+                events.append((kind.key, event))
+            else:
+                rejected.append((kind.stream, line, head))
+        per_stream: dict[str, int] = {}
+        for kind, count in zip(kinds, per_kind, strict=True):
+            if count:
+                self.stats.count_read(kind.match_key_types, count)
+                per_stream[kind.stream] = per_stream.get(kind.stream, 0) + count
+        for stream, line, problems in rejected:
             self.stats.count_read()
-            self._reject(kind.stream, line, segment, head)
-            return
-        self.stats.count_read(kind.match_key_types)
-        pending = PendingEvent(segment, kind.stream, line, dedupe_id, head + encoded)
-        self.delivery.add(pending, kind.key)
-
-    def reject_converted(self, stream: str, line: bytes, problems: list[Problem]) -> None:
-        """A record a worker process found invalid."""
-        segment = self.ledger.open_record()
-        self.stats.count_read()
-        self._reject(stream, line, segment, problems)
+            per_stream[stream] = per_stream.get(stream, 0) + 1
+            self._reject(stream, line, segment, problems)
+        if events:
+            self.delivery.add_all(events)
+        return per_stream
 
     def reject_unreadable(self, stream: str, record: Any, problem: Problem) -> None:
         """A record that could not even be mapped (it broke its stream's schema)."""

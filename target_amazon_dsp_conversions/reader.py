@@ -21,7 +21,6 @@ from target_amazon_dsp_conversions.record_checks import SDC_METADATA_KEYS
 from target_amazon_dsp_conversions.workers import (
     BlockResults,
     EventKind,
-    Result,
     StreamSpec,
     WorkerPool,
     split_lines,
@@ -56,8 +55,8 @@ class ParallelConversion(Protocol):
     def start_converted_block(self, kinds: list[EventKind]) -> None:
         """The event kinds the results of the next block refer to."""
 
-    def process_converted(self, line: bytes, result: Result) -> None:
-        """A record line a worker converted (or rejected)."""
+    def process_converted(self, lines: list[bytes], results: list[tuple[Any, ...]]) -> None:
+        """Record lines in a row that a worker converted (or rejected)."""
 
     def converted_block_done(self) -> None:
         """The lines of a block that had converted records were all handled."""
@@ -218,20 +217,32 @@ class SafeSingerReader(SingerReader):
         parallel = self.parallel
         assert parallel is not None
         if converted is None or self._schema_outside_barrier:
-            results: list[Result] = [None] * len(lines)
-        else:
-            results, kinds = converted
-            parallel.start_converted_block(kinds)
-        process_converted = parallel.process_converted
-        records = 0
-        for line, result in zip(lines, results, strict=True):
-            self.line_number += 1
-            self.check_stop()
-            if result is None:
+            for line in lines:
+                self.line_number += 1
+                self.check_stop()
                 self._process_line(line)
-            else:
-                records += 1
-                process_converted(line, result)
+            return
+        results, kinds = converted
+        parallel.start_converted_block(kinds)
+        records = 0
+        start = 0
+        while start < len(lines):
+            if results[start] is None:
+                self.line_number += 1
+                self.check_stop()
+                self._process_line(lines[start])
+                start += 1
+                continue
+            # Converted records in a row: no other message (so no STATE) among them.
+            try:
+                end = results.index(None, start)
+            except ValueError:
+                end = len(results)
+            self.check_stop()
+            parallel.process_converted(lines[start:end], results[start:end])  # type: ignore[arg-type]
+            self.line_number += end - start
+            records += end - start
+            start = end
         if records:
             self._counts["RECORD"] += records
             parallel.converted_block_done()

@@ -40,12 +40,13 @@ class RunStats:
         self.undelivered: list[dict[str, str]] = []
         self.failure: str | None = None
 
-    def count_read(self, match_key_types: tuple[str, ...] = ()) -> None:
-        """A record was read (called from the main thread only)."""
-        self.records_read += 1
+    def count_read(self, match_key_types: tuple[str, ...] = (), records: int = 1) -> None:
+        """A record (or `records` records with the same match key types) was read; called
+        from the main thread only."""
+        self.records_read += records
         if match_key_types:
             sets = self._key_type_sets
-            sets[match_key_types] = sets.get(match_key_types, 0) + 1
+            sets[match_key_types] = sets.get(match_key_types, 0) + records
 
     @property
     def match_keys(self) -> Counter[str]:

@@ -29,7 +29,6 @@ from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA, Settings
 from target_amazon_dsp_conversions.sinks import ConversionSink
 from target_amazon_dsp_conversions.workers import (
     EventKind,
-    Result,
     StreamSpec,
     WorkerPool,
     WorkerSettings,
@@ -161,18 +160,12 @@ class TargetAmazonDSPConversions(Target):
         """Resolve what the block's events have in common once (definitions, for the DSP)."""
         self._event_kinds = [self.run.event_kind(kind) for kind in kinds]
 
-    def process_converted(self, line: bytes, result: Result) -> None:
-        """Queue (or reject) a record a worker converted; the SDK's counts follow per block."""
-        assert result is not None
-        if len(result) == 2:  # noqa: PLR2004 - (stream, problems)
-            stream, problems = result
-            self.run.reject_converted(stream, line, problems)
-        else:
-            dedupe_id, encoded, index = result
-            kind = self._event_kinds[index]
-            stream = kind.stream
-            self.run.process_converted(line, dedupe_id, encoded, kind)
-        self._converted_per_stream[stream] = self._converted_per_stream.get(stream, 0) + 1
+    def process_converted(self, lines: list[bytes], results: list[tuple[Any, ...]]) -> None:
+        """Queue (or reject) records a worker converted; the SDK's counts follow per block."""
+        per_stream = self.run.process_converted(lines, results, self._event_kinds)
+        counts = self._converted_per_stream
+        for stream, records in per_stream.items():
+            counts[stream] = counts.get(stream, 0) + records
 
     def converted_block_done(self) -> None:
         """The SDK's bookkeeping of the records of a block, as it does for each record."""
