@@ -462,6 +462,21 @@ def _flag(raw: Any, field_name: str) -> bool:
     raise reject("INVALID_FLAG", f"{field_name} must be true or false", field_name)
 
 
+# The match-key fields among a record's fields, per set of field names (a handful per run).
+_match_key_plans: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _match_key_fields(fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    names = tuple(fields)
+    plan = _match_key_plans.get(names)
+    if plan is None:
+        if len(_match_key_plans) >= _CACHE_LIMIT:
+            _match_key_plans.clear()
+        plan = tuple((name, kind) for name, kind in MATCH_KEY_FIELDS.items() if name in fields)
+        _match_key_plans[names] = plan
+    return plan
+
+
 def _match_keys(
     fields: Mapping[str, Any],
     rules: ApiRules,
@@ -469,10 +484,9 @@ def _match_keys(
     user_identifier_type: str | None,
 ) -> list[tuple[str, str]]:
     keys: dict[str, str] = {}
-    get = fields.get
     api = rules.api
-    for field_name, key_type in MATCH_KEY_FIELDS.items():
-        raw = get(field_name)
+    for field_name, key_type in _match_key_fields(fields):
+        raw = fields[field_name]
         if raw is not None and key_type not in keys:
             prepared = _prepare(key_type, raw, api=api, country=country)
             if prepared is not None:
