@@ -166,14 +166,16 @@ class Run(Outcomes):
             else:
                 rejected.append((kind.stream, line, head))
         per_stream: dict[str, int] = {}
-        for kind, count in zip(kinds, per_kind, strict=True):
-            if count:
-                self.stats.count_read(kind.match_key_types, count)
-                per_stream[kind.stream] = per_stream.get(kind.stream, 0) + count
+        # Each record is counted as read just before it is rejected or queued, so that a run
+        # cut short (a rejects file that cannot be written) still accounts for every record.
         for stream, line, problems in rejected:
             self.stats.count_read()
             per_stream[stream] = per_stream.get(stream, 0) + 1
             self._reject(stream, line, segment, problems)
+        for kind, count in zip(kinds, per_kind, strict=True):
+            if count:
+                self.stats.count_read(kind.match_key_types, count)
+                per_stream[kind.stream] = per_stream.get(kind.stream, 0) + count
         if events:
             self.delivery.add_all(events)
         return per_stream

@@ -62,3 +62,15 @@ def test_settling_from_many_threads_emits_states_in_order() -> None:
     assert positions == sorted(positions)
     assert positions[-1] == 200
     assert ledger.unsettled == 0
+
+
+def test_records_opened_in_a_row_hold_their_state_until_each_is_settled() -> None:
+    emitted: list[Any] = []
+    ledger = StateLedger(emitted.append)
+    segment = ledger.open_record(3)  # a worker's block: three records read in a row
+    ledger.add_state({"n": 3})
+    assert ledger.records_opened == 3
+    ledger.settle_all([segment, segment])
+    assert emitted == []  # one of the three is still unanswered
+    ledger.settle(segment)
+    assert emitted == [{"n": 3}]
