@@ -40,12 +40,9 @@ class Batcher:
         self._max_bytes = max_bytes
         self._open: dict[tuple[str, str], Batch] = {}
 
-    def add(self, key: tuple[str, str], event: PendingEvent) -> list[Batch]:
-        """Add an event; returns the batches that are now complete (zero, one, or two)."""
-        return self.add_all([(key, event)])
-
     def add_all(self, events: list[tuple[tuple[str, str], PendingEvent]]) -> list[Batch]:
-        """Add events in order; returns the batches they completed."""
+        """Add events in order; returns the batches they completed (an event closes at most
+        two: the one it did not fit into, and its own when that is full)."""
         ready = []
         open_batches = self._open
         for key, event in events:

@@ -280,7 +280,7 @@ def prepare(key_type: str, value: object, *, api: str, country: str | None = Non
     if type(value) is str and key_type in hashed and len(value) < _SHA256_HEX_LENGTH:
         # The common case: text too short to be a hash already.
         normalized = _NORMALIZERS[key_type](value, country)
-        return _sha256(normalized.encode()).hexdigest() if normalized else None
+        return sha256_hex(normalized) if normalized else None
     if key_type not in SUPPORTED_TYPES[api]:
         return None
     text = _as_text(value)
@@ -297,7 +297,7 @@ def prepare(key_type: str, value: object, *, api: str, country: str | None = Non
     normalized = _NORMALIZERS[key_type](text, country)
     if not normalized:
         return None
-    return _sha256(normalized.encode()).hexdigest()
+    return sha256_hex(normalized)
 
 
 def infer_type(value: str) -> str | None:

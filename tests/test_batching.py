@@ -16,7 +16,7 @@ def test_adding_events_in_a_row_batches_as_adding_them_one_by_one() -> None:
     events = [(keys[n % 3], _event(n, size=5 if n % 3 == 0 else 60 + n % 40)) for n in range(1000)]
 
     one_by_one = Batcher(max_events=100, max_bytes=3000)
-    ready_one = [batch for key, event in events for batch in one_by_one.add(key, event)]
+    ready_one = [batch for pair in events for batch in one_by_one.add_all([pair])]
     in_a_row = Batcher(max_events=100, max_bytes=3000)
     ready_row = in_a_row.add_all(events)
 
