@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from target_amazon_dsp_conversions.identity import (
@@ -32,12 +34,14 @@ VECTORS: list[tuple[str, str, str | None, str, str | None]] = [
         "janepromo1@mail.example.org",
         "9916e64386abea3d93b94d887aa402b05a227b81dc01d7d5c83ada93699f30fe",
     ),
+    # A non-ASCII local part is dropped; a non-ASCII domain goes to IDNA (SPEC §4, issue 14).
+    ("EMAIL", "Zoë.Ünal@exämple.de", None, "", None),
     (
         "EMAIL",
-        "Zoë.Ünal@exämple.de",
+        "Zoe.Unal@exämple.de",
         None,
-        "zo.nal@exmple.de",
-        "825538f6485b021836339a6a4e78121bc6d02aad5d284bd8430578c5706f3166",
+        "zoe.unal@xn--exmple-cua.de",
+        "030ea35b7b861d09e8ad75a66714c9ab5bdc77688628a184e7de15cdeee40781",
     ),
     ("EMAIL", "  ", None, "", None),
     # PHONE
@@ -124,8 +128,8 @@ VECTORS: list[tuple[str, str, str | None, str, str | None]] = [
         "ADDRESS",
         "123 Main St., Apt #4",
         None,
-        "123mainstapt4",
-        "e5285fc556530e1f6ad11336d46afb542ecce6e42aab933cb270914959b6b100",
+        "123mainstaptnumber4",  # "#" is the word NUMBER in Amazon's address SDK
+        "a6fc10c1a1e8c5e5ac999fd3a190b08594e3e97bc0f9d3a609e72e8492303b3f",
     ),
     (
         "ADDRESS",
@@ -168,8 +172,8 @@ VECTORS: list[tuple[str, str, str | None, str, str | None]] = [
         "CITY",
         "Þórshöfn",
         None,
-        "thorshofn",
-        "ca8cbc2fc7698b6d11d0221aa4a996bcfb570a17016d29df65c68f3f811e2eaa",
+        "thorshoefn",  # ö -> oe, as Amazon's AMC uploader writes it
+        "49ec2251de99e99c3b80154002e70590e7673eafb9a03087977249894b2217da",
     ),
     ("CITY", "東京", None, "", None),
     # STATE
@@ -228,13 +232,8 @@ VECTORS: list[tuple[str, str, str | None, str, str | None]] = [
         "10115",
         "ac7bb74de6884ffce919c15fef4193749d4588026c643973946713ac46da540d",
     ),
-    (
-        "POSTAL",
-        "12345-6789",
-        "DE",
-        "123456789",
-        "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
-    ),
+    # A German Postleitzahl has 5 digits: nine are no code Amazon can match.
+    ("POSTAL", "12345-6789", "DE", "", None),
     ("POSTAL", " - ", None, "", None),
 ]
 
@@ -245,21 +244,21 @@ def _vector_id(vector: tuple[str, str, str | None, str, str | None]) -> str:
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=_vector_id)
-def test_normalize_vectors(vector):
+def test_normalize_vectors(vector: tuple[str, str, str | None, str, str | None]) -> None:
     key_type, value, country, normalized, _ = vector
     assert normalize(key_type, value, country) == normalized
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=_vector_id)
 @pytest.mark.parametrize("api", ["dsp", "events"])
-def test_prepare_vectors(vector, api):
+def test_prepare_vectors(vector: tuple[str, str, str | None, str, str | None], api: str) -> None:
     key_type, value, country, normalized, digest = vector
     if normalized:
         assert sha256_hex(normalized) == digest
     assert prepare(key_type, value, api=api, country=country) == digest
 
 
-def test_every_hashed_type_has_vectors():
+def test_every_hashed_type_has_vectors() -> None:
     hashed = set(MATCH_KEY_TYPES) - RAW_TYPES["events"]
     for key_type in hashed:
         kept = [v for v in VECTORS if v[0] == key_type and v[4] is not None]
@@ -268,19 +267,19 @@ def test_every_hashed_type_has_vectors():
         assert dropped, key_type
 
 
-def test_spec_examples():
+def test_spec_examples() -> None:
     assert normalize("EMAIL", " John.Doe@Example.COM ") == "john.doe@example.com"
     assert normalize("PHONE", "+1 (555) 123-4567") == "15551234567"
     assert normalize("FIRST_NAME", "José") == "jose"
     assert normalize("POSTAL", "94105-1234") == "94105"
 
 
-def test_sha256_hex():
+def test_sha256_hex() -> None:
     assert sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert sha256_hex("john.doe@example.com") == H_EMAIL
 
 
-def test_is_sha256_hex():
+def test_is_sha256_hex() -> None:
     assert is_sha256_hex(H_EMAIL)
     assert is_sha256_hex(H_EMAIL.upper())
     assert not is_sha256_hex(H_EMAIL[:-1])
@@ -289,7 +288,7 @@ def test_is_sha256_hex():
     assert not is_sha256_hex("")
 
 
-def test_transliteration_upper_case():
+def test_transliteration_upper_case() -> None:
     assert normalize("LAST_NAME", "STRAẞE") == "strasse"
     assert normalize("LAST_NAME", "ŒUVRE") == "oeuvre"
     assert normalize("CITY", "ĐAKOVO") == "dakovo"
@@ -298,31 +297,31 @@ def test_transliteration_upper_case():
     assert normalize("CITY", "\uff34\uff4f\uff4b\uff59\uff4f") == "tokyo"
 
 
-def test_phone_int_and_float_input():
+def test_phone_int_and_float_input() -> None:
     assert prepare("PHONE", 15551234567, api="dsp") == H_PHONE_US
     assert prepare("PHONE", 5551234567, api="events", country="US") == H_PHONE_US
     assert prepare("PHONE", 15551234567.0, api="dsp") == H_PHONE_US
     assert prepare("PHONE", 5551234567, api="dsp") is None
 
 
-def test_postal_int_input():
+def test_postal_int_input() -> None:
     assert prepare("POSTAL", 94105, api="dsp", country="US") == H_ZIP
 
 
 @pytest.mark.parametrize("value", [True, False, None, {}, [], {"a": 1}, ["x@y.z"], b"x@y.z"])
-def test_prepare_rejects_non_scalar(value):
+def test_prepare_rejects_non_scalar(value: Any) -> None:
     assert prepare("EMAIL", value, api="dsp") is None
     assert prepare("MAID", value, api="events") is None
 
 
 @pytest.mark.parametrize("api", ["dsp", "events"])
 @pytest.mark.parametrize("key_type", ["EMAIL", "PHONE", "FIRST_NAME", "POSTAL"])
-def test_existing_hash_passes_through_lower_cased(api, key_type):
+def test_existing_hash_passes_through_lower_cased(api: str, key_type: str) -> None:
     assert prepare(key_type, H_EMAIL.upper(), api=api) == H_EMAIL
     assert prepare(key_type, f"  {H_PHONE_US}  ", api=api) == H_PHONE_US
 
 
-def test_constants():
+def test_constants() -> None:
     assert MATCH_KEY_TYPES == (
         "EMAIL",
         "PHONE",
@@ -335,23 +334,28 @@ def test_constants():
         "MAID",
         "RAMP_ID",
         "MATCH_ID",
+        "REAL_ID",
+        "MERKLE_ID",
+        "KANTAR_ID",
+        "FIP",
     )
-    assert frozenset(MATCH_KEY_TYPES) - SUPPORTED_TYPES["dsp"] == {"MATCH_ID"}
+    events_only = {"MATCH_ID", "REAL_ID", "MERKLE_ID", "KANTAR_ID", "FIP"}
+    assert frozenset(MATCH_KEY_TYPES) - SUPPORTED_TYPES["dsp"] == events_only
     assert frozenset(MATCH_KEY_TYPES) == SUPPORTED_TYPES["events"]
     assert RAW_TYPES["dsp"] == {"MAID"}
-    assert RAW_TYPES["events"] == {"MAID", "RAMP_ID", "MATCH_ID"}
+    assert RAW_TYPES["events"] == {"MAID", "RAMP_ID"} | events_only
 
 
 MAID = "EA7583CD-A667-48BC-B806-42ECB2B48606"
 
 
 @pytest.mark.parametrize("api", ["dsp", "events"])
-def test_maid_raw_in_both_apis(api):
+def test_maid_raw_in_both_apis(api: str) -> None:
     assert prepare("MAID", f" {MAID} ", api=api) == MAID
     assert prepare("MAID", "   ", api=api) is None
 
 
-def test_ramp_id_raw_in_events_hashed_in_dsp():
+def test_ramp_id_raw_in_events_hashed_in_dsp() -> None:
     assert prepare("RAMP_ID", " XY1234abcd ", api="events") == "XY1234abcd"
     assert (
         prepare("RAMP_ID", " XY1234abcd ", api="dsp")
@@ -360,7 +364,7 @@ def test_ramp_id_raw_in_events_hashed_in_dsp():
     assert prepare("RAMP_ID", "", api="dsp") is None
 
 
-def test_match_id():
+def test_match_id() -> None:
     assert prepare("MATCH_ID", "crm-42", api="dsp") is None
     assert prepare("MATCH_ID", " crm-42 ", api="events") == "crm-42"
     assert prepare("MATCH_ID", 42, api="events") == "42"
@@ -369,19 +373,19 @@ def test_match_id():
     assert prepare("MATCH_ID", " ", api="events") is None
 
 
-def test_raw_hash_like_value_is_not_lower_cased():
+def test_raw_hash_like_value_is_not_lower_cased() -> None:
     assert prepare("MATCH_ID", H_EMAIL.upper(), api="events") == H_EMAIL.upper()
 
 
-def test_unknown_type_and_api():
-    assert prepare("FIP", "1.2.3.4", api="events") is None
+def test_unknown_type_and_api() -> None:
+    assert prepare("IP_ADDRESS", "1.2.3.4", api="events") is None
     with pytest.raises(ValueError, match="unknown api"):
         prepare("EMAIL", "a@b.c", api="other")
     with pytest.raises(ValueError, match="unknown match key type"):
-        normalize("FIP", "1.2.3.4")
+        normalize("IP_ADDRESS", "1.2.3.4")
 
 
-def test_unknown_country_for_phone_falls_back_to_no_country():
+def test_unknown_country_for_phone_falls_back_to_no_country() -> None:
     assert normalize("PHONE", "15551234567", "XX") == "15551234567"
     assert normalize("PHONE", "5551234567", "XX") == ""
 
@@ -410,7 +414,7 @@ def test_unknown_country_for_phone_falls_back_to_no_country():
         ("   ", None),
     ],
 )
-def test_infer_type(value, expected):
+def test_infer_type(value: Any, expected: str | None) -> None:
     assert infer_type(value) == expected
 
 
@@ -436,6 +440,14 @@ def test_infer_type(value, expected):
         ("ramp_id", "RAMP_ID"),
         ("matchId", "MATCH_ID"),
         ("match_id", "MATCH_ID"),
+        ("realId", "REAL_ID"),
+        ("real_id", "REAL_ID"),
+        ("merkleId", "MERKLE_ID"),
+        ("merkle_id", "MERKLE_ID"),
+        ("kantarId", "KANTAR_ID"),
+        ("kantar_id", "KANTAR_ID"),
+        ("fip", "FIP"),
+        ("ipAddress", None),
         ("Email", None),
         ("EMAIL", None),
         ("firstname", None),
@@ -444,5 +456,5 @@ def test_infer_type(value, expected):
         ("", None),
     ],
 )
-def test_key_type_for_field(field, expected):
+def test_key_type_for_field(field: str, expected: str | None) -> None:
     assert key_type_for_field(field) == expected
