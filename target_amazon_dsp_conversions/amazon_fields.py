@@ -7,6 +7,7 @@ EVENTS: Ads API v1 `/adsApi/v1/create/events`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 # ConversionDefinitionTypeV1 (DSP) and ConversionType (Events; adds MOBILE_APP_FIRST_START).
@@ -88,23 +89,50 @@ EVENT_SOURCES = frozenset(
     {"ANDROID", "FIRE_TV", "IOS", "MEASUREMENT_ATTRIBUTION_PARTNER", "OFFLINE", "WEBSITE"}
 )
 
-# Limits per request and per event.
-DSP_MAX_EVENTS_PER_REQUEST = 100
-EVENTS_MAX_EVENTS_PER_REQUEST = 500
+# Limits of both APIs.
 MAX_REQUEST_BYTES = 1_000_000  # undocumented; Tealium caps at 1 MB and the Events API has a 413
-DSP_MAX_MATCH_KEYS = 9
-EVENTS_MAX_MATCH_KEYS = 15
 EVENTS_MAX_CUSTOM_DATA = 13
 MAX_DEFINITION_NAME_LENGTH = 256
 MAX_VALUE = 9_999_999_999_999.99
-MAX_UNITS_SOLD_DSP = 9_999_999_999_999
-MAX_UNITS_SOLD_EVENTS = 2**31 - 1  # int32
-
-# How old an event may be when it is imported.
-DSP_MAX_EVENT_AGE = timedelta(days=7)
-EVENTS_MAX_EVENT_AGE = timedelta(days=21)
 # Clock skew we tolerate for events stamped in the future.
 MAX_FUTURE_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRules:
+    """What the local checks need to know about the receiving API."""
+
+    api: str
+    max_events_per_request: int
+    max_event_age: timedelta  # how old an event may be when it is imported
+    currencies: frozenset[str]
+    conversion_types: frozenset[str]
+    max_match_keys: int
+    max_units_sold: int
+    rejects_negative_purchase_value: bool
+    extra_fields: tuple[str, ...]  # fields only this API takes, checked by its payload module
+
+
+# Fields only the Events API takes.
+EVENTS_EXTRA_FIELDS = (
+    "ipAddress", "amazonUserData", "amazonAdStorage", "tcf", "gpp", "eventSource", "dataSetName",
+    "customData",
+)  # fmt: skip
+
+# The two APIs side by side.
+# fmt: off
+DSP_RULES = ApiRules(
+    api="dsp", max_events_per_request=100, max_event_age=timedelta(days=7),
+    currencies=DSP_CURRENCIES, conversion_types=DSP_CONVERSION_TYPES, max_match_keys=9,
+    max_units_sold=9_999_999_999_999, rejects_negative_purchase_value=False, extra_fields=(),
+)
+EVENTS_RULES = ApiRules(
+    api="events", max_events_per_request=500, max_event_age=timedelta(days=21),
+    currencies=EVENTS_CURRENCIES, conversion_types=EVENTS_CONVERSION_TYPES, max_match_keys=15,
+    max_units_sold=2**31 - 1,  # int32
+    rejects_negative_purchase_value=True, extra_fields=EVENTS_EXTRA_FIELDS,
+)
+# fmt: on
 
 DSP_EVENT_MEDIA_TYPE = "application/vnd.dspconversioneventimport.v1+json"
 DSP_DEFINITION_MEDIA_TYPE = "application/vnd.dspconversiondefinition.v1+json"

@@ -6,11 +6,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import requests
 
 from target_amazon_dsp_conversions.errors import DeliveryError, SignInError
+from target_amazon_dsp_conversions.http_client import backoff_delay, read_json
 
 if TYPE_CHECKING:
     from target_amazon_dsp_conversions.settings import Settings
@@ -55,7 +56,6 @@ class AccessTokens:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
-        self.refreshes = 0
 
     @classmethod
     def for_settings(
@@ -102,7 +102,7 @@ class AccessTokens:
                 if response.status_code == 200:  # noqa: PLR2004
                     self._accept(response)
                     return
-                body = _json(response)
+                body = read_json(response)
                 error = str(body.get("error", "")) if isinstance(body, dict) else ""
                 if error == "invalid_grant":
                     raise SignInError(SIGN_IN_AGAIN.format(error=error))
@@ -124,11 +124,11 @@ class AccessTokens:
                     f"{self._max_retries} retries ({problem})"
                 )
             logger.warning("Token request failed (%s); retrying", problem)
-            if self._wait(min(30.0, 0.5 * 2**attempt)):
+            if self._wait(backoff_delay(attempt)):
                 raise DeliveryError("stopped while waiting for an access token")
 
     def _accept(self, response: requests.Response) -> None:
-        body = _json(response)
+        body = read_json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise DeliveryError("Login with Amazon answered without an access token")
@@ -136,12 +136,4 @@ class AccessTokens:
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
         self._token = token
         self._expires_at = time.monotonic() + max(0.0, lifetime - EXPIRY_MARGIN_SECONDS)
-        self.refreshes += 1
         logger.debug("Access token refreshed; valid for %.0f s", lifetime)
-
-
-def _json(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

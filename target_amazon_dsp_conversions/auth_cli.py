@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import find_dotenv
-from singer_sdk.configuration._dict_config import parse_environment_config
 
 from target_amazon_dsp_conversions.connection_check import check
 from target_amazon_dsp_conversions.errors import UserError
@@ -25,7 +24,7 @@ from target_amazon_dsp_conversions.login import (
     DEFAULT_WAIT_SECONDS,
     sign_in,
 )
-from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA
+from target_amazon_dsp_conversions.settings import settings_in_environment
 
 PROGRAM = "target-amazon-dsp-conversions-auth"
 PLUGIN = "target-amazon-dsp-conversions"
@@ -116,11 +115,7 @@ def load_config(sources: list[str]) -> dict[str, Any]:
         config.update(loaded)
     if parse_env:
         # usecwd: the project's .env, not one next to the installed package; devnull: none.
-        dotenv = find_dotenv(usecwd=True) or os.devnull
-        try:
-            config.update(parse_environment_config(CONFIG_SCHEMA, ENV_PREFIX, dotenv))
-        except ValueError as exc:
-            raise UserError(f"cannot read settings from {ENV_PREFIX}* variables: {exc}") from None
+        config.update(settings_in_environment(ENV_PREFIX, find_dotenv(usecwd=True) or None))
     return config
 
 

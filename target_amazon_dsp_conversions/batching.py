@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from target_amazon_dsp_conversions.amazon_fields import MAX_REQUEST_BYTES
+from target_amazon_dsp_conversions.apis.base import BatchKey
 
 # Room left for the body's envelope ({"source":...,"eventData":[ ]}).
 _ENVELOPE_BYTES = 64
@@ -15,18 +15,18 @@ _ENVELOPE_BYTES = 64
 class PendingEvent:
     """An event waiting for Amazon's answer, with what settling it needs."""
 
-    segment: int
+    segment: int  # of the STATE ledger
     stream: str
-    record: Any  # the original record, for the rejects file only
+    line: bytes  # what the record came from, decoded again only for the rejects file
     dedupe_id: str
-    encoded: bytes
+    encoded: bytes  # the event as it is sent
 
 
 @dataclass(slots=True)
 class Batch:
     """Events that go out in one request."""
 
-    key: tuple[str, str]
+    key: BatchKey
     events: list[PendingEvent] = field(default_factory=list)
     size: int = _ENVELOPE_BYTES
 
@@ -38,9 +38,9 @@ class Batcher:
         """Caps per request."""
         self._max_events = max_events
         self._max_bytes = max_bytes
-        self._open: dict[tuple[str, str], Batch] = {}
+        self._open: dict[BatchKey, Batch] = {}
 
-    def add_all(self, events: list[tuple[tuple[str, str], PendingEvent]]) -> list[Batch]:
+    def add_all(self, events: list[tuple[BatchKey, PendingEvent]]) -> list[Batch]:
         """Add events in order; returns the batches they completed (an event closes at most
         two: the one it did not fit into, and its own when that is full)."""
         ready = []
@@ -64,7 +64,3 @@ class Batcher:
         batches = list(self._open.values())
         self._open.clear()
         return batches
-
-    def __len__(self) -> int:
-        """Events waiting in open batches."""
-        return sum(len(b.events) for b in self._open.values())

@@ -19,11 +19,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from target_amazon_dsp_conversions.amazon_fields import DSP_DEFINITION_MEDIA_TYPE
+from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
 from target_amazon_dsp_conversions.apis.dsp import DspApi
+from target_amazon_dsp_conversions.apis.dsp_definitions import (
+    DefinitionCalls,
+    DefinitionsUnavailableError,
+)
 from target_amazon_dsp_conversions.auth import AccessTokens
-from target_amazon_dsp_conversions.definitions import PAGE_SIZE
 from target_amazon_dsp_conversions.errors import UserError
+from target_amazon_dsp_conversions.http_client import read_json
 from target_amazon_dsp_conversions.settings import Settings
 
 # The probe event is sent under a definition ID no advertiser has and marked limited data use,
@@ -94,6 +98,10 @@ class _Api:
         self._timeout = timeout
         self._session = requests.Session()
 
+    def send(self, request: OutgoingRequest) -> Response:
+        """`call` for a request built elsewhere."""
+        return Response(*self.call(request.method, request.url, request.headers, request.body))
+
     def call(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
     ) -> tuple[int, Any]:
@@ -111,7 +119,7 @@ class _Api:
                     f"could not reach {host} ({type(exc).__name__}); check api_url/region"
                 ) from None
             if answer.status_code != 401 or attempt:  # noqa: PLR2004
-                return answer.status_code, _json(answer) if answer.content else None
+                return answer.status_code, read_json(answer)
             token = self._tokens.refresh_after_401(token)
         raise AssertionError("unreachable")
 
@@ -199,44 +207,27 @@ def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any]
     return profiles
 
 
-def _dsp_headers(settings: Settings) -> dict[str, str]:
-    assert settings.advertiser_id
-    headers = {
-        "Amazon-Ads-AccountId": settings.advertiser_id,
-        "Content-Type": DSP_DEFINITION_MEDIA_TYPE,
-        "Accept": DSP_DEFINITION_MEDIA_TYPE,
-    }
-    if settings.profile_id:
-        headers["Amazon-Advertising-API-Scope"] = settings.profile_id
-    return headers
-
-
 def _check_definitions(
     api: _Api, settings: Settings, report: _Report
 ) -> list[dict[str, Any]] | None:
     advertiser = settings.advertiser_id
-    url = f"{settings.api_url}/accounts/{advertiser}/dsp/conversionDefinitions/list"
-    found: list[dict[str, Any]] = []
-    page: dict[str, Any] = {"maxResults": PAGE_SIZE}
-    while True:
-        status, body = api.call("POST", url, _dsp_headers(settings), json.dumps(page).encode())
-        if status == 403:  # noqa: PLR2004
+    assert advertiser and settings.client_id
+    calls = DefinitionCalls(api.send, settings.endpoint())
+    try:
+        found = calls.list_all(advertiser)
+    except DefinitionsUnavailableError as exc:
+        if exc.status == 403:  # noqa: PLR2004
             report.problem(
                 f"no access to the conversion definitions of advertiser {advertiser} (HTTP 403 "
-                f"{_message(body)}): the user who signed in needs Events Manager permission "
+                f"{_message(exc.body)}): the user who signed in needs Events Manager permission "
                 "(event_manager_view to list, event_manager_edit to upload) on this advertiser"
             )
-            return None
-        if status != 200 or not isinstance(body, dict):  # noqa: PLR2004
+        else:
             report.problem(
-                f"listing conversion definitions of advertiser {advertiser}: HTTP {status} "
-                f"{_message(body)}".rstrip()
+                f"listing conversion definitions of advertiser {advertiser}: HTTP {exc.status} "
+                f"{_message(exc.body)}".rstrip()
             )
-            return None
-        found.extend(d for d in body.get("conversionDefinitions") or [] if isinstance(d, dict))
-        if not body.get("nextToken"):
-            break
-        page = {"maxResults": PAGE_SIZE, "nextToken": body["nextToken"]}
+        return None
     report.line()
     report.line(f"Conversion definitions of advertiser {advertiser} ({len(found)}):")
     rows = [
@@ -301,11 +292,7 @@ def _probe_upload(api: _Api, settings: Settings, report: _Report) -> None:
         "dataProcessingOptions": "LIMITED_DATA_USE",
     }
     request = DspApi().build_request(
-        (settings.advertiser_id, settings.source),
-        [json.dumps(event).encode()],
-        api_url=settings.api_url,
-        client_id=settings.client_id,
-        profile_id=settings.profile_id,
+        (settings.advertiser_id, settings.source), [json.dumps(event).encode()], settings.endpoint()
     )
     status, body = api.call(request.method, request.url, request.headers, request.body)
     if status == 207:  # noqa: PLR2004
@@ -329,14 +316,6 @@ def _probe_upload(api: _Api, settings: Settings, report: _Report) -> None:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _json(response: requests.Response) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body
-
-
 def _message(body: Any) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("details") or body.get("code") or "")

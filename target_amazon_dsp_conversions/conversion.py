@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +25,7 @@ from target_amazon_dsp_conversions.amazon_fields import (
     MAX_FUTURE_SKEW,
     MAX_VALUE,
     SOURCES,
+    ApiRules,
 )
 from target_amazon_dsp_conversions.errors import Problem, Rejected, reject
 from target_amazon_dsp_conversions.mapping import MATCH_KEY_FIELDS
@@ -45,18 +46,6 @@ _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "limited_data_use", "ldu"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "n", ""})
 
 
-@dataclass(frozen=True, slots=True)
-class ApiRules:
-    """What the local checks need to know about the receiving API."""
-
-    api: str
-    max_event_age: timedelta
-    currencies: frozenset[str]
-    conversion_types: frozenset[str]
-    max_match_keys: int
-    max_units_sold: int
-
-
 @dataclass(slots=True)
 class Conversion:
     """One conversion event, checked and converted, before it takes an API's payload shape."""
@@ -70,13 +59,13 @@ class Conversion:
     advertiser_id: str
     dedupe_id: str
     match_keys: list[tuple[str, str]]
+    type_as_given: str | None = None  # conversionType as the record gives it
     definition_id: str | None = None
     value: Decimal | None = None
     currency: str | None = None
     units_sold: int | None = None
     limited_data_use: bool = False
-    # Events-API-only fields, checked by that API's payload module.
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # rules.extra_fields the record has
 
 
 def build_conversion(
@@ -91,90 +80,56 @@ def build_conversion(
 ) -> Conversion:
     """Check and convert the mapped fields of one record; raise Rejected with every problem."""
     get = fields.get
-    try:
-        # Straight line for the common, valid record; the first problem falls through to the
-        # careful path below, which converts everything again to report every problem at once.
-        raw_type = get("conversionType")
-        conversion_type = _conversion_type(raw_type, rules)
-        country_code = _country_code(get("countryCode"))
-        definition_id = get("conversionDefinitionId")
-        # Positional: matching fourteen keywords would cost more than building the object.
-        return Conversion(
-            _event_time(get("eventTime"), rules, now),
-            conversion_type,
-            _name(get("name"), raw_type),
-            country_code,
-            _source(get("source"), default_source),
-            _advertiser_id(get("advertiserId"), default_advertiser_id),
-            _dedupe_id(get("dedupeId"), dedupe_seed),
-            _match_keys(fields, rules, country_code, user_identifier_type),
-            str(definition_id).strip() if definition_id is not None else None,
-            _value(get("conversionValue"), conversion_type, rules),
-            _currency(get("currency"), rules),
-            _units_sold(get("unitsSold"), rules),
-            _flag(get("limitedDataUse"), "limitedDataUse"),
-            _extra(fields, rules),
-        )
-    except Rejected:
-        pass
-    problems: list[Problem] = []
 
-    def attempt(convert: Any, *args: Any) -> Any:
+    def build(check: Check) -> Conversion:
+        raw_type = get("conversionType")
+        conversion_type = check(_conversion_type, raw_type, rules)
+        country_code = check(_country_code, get("countryCode"))
+        definition_id = get("conversionDefinitionId")
+        # Positional: matching fifteen keywords would cost more than building the object.
+        return Conversion(
+            check(_event_time, get("eventTime"), rules, now),
+            conversion_type,
+            check(_name, get("name"), raw_type),
+            country_code,
+            check(_source, get("source"), default_source),
+            check(_advertiser_id, get("advertiserId"), default_advertiser_id),
+            _dedupe_id(get("dedupeId"), dedupe_seed),
+            check(_match_keys, fields, rules, country_code, user_identifier_type),
+            raw_type.strip() if isinstance(raw_type, str) else None,
+            str(definition_id).strip() if definition_id is not None else None,
+            check(_value, get("conversionValue"), conversion_type, rules),
+            check(_currency, get("currency"), rules),
+            check(_units_sold, get("unitsSold"), rules),
+            check(_flag, get("limitedDataUse"), "limitedDataUse"),
+            {k: fields[k] for k in rules.extra_fields if k in fields},
+        )
+
+    try:
+        return build(_first_problem_raises)
+    except Rejected:
+        # Once more, to report every problem at once rather than the first.
+        problems: list[Problem] = []
+        build(_collecting(problems))
+        raise Rejected(*problems) from None
+
+
+Check = Callable[..., Any]  # check(convert, *args): convert(*args), or None after a problem
+
+
+def _first_problem_raises(convert: Callable[..., Any], *args: Any) -> Any:
+    return convert(*args)
+
+
+def _collecting(problems: list[Problem]) -> Check:
+    def check(convert: Callable[..., Any], *args: Any) -> Any:
         try:
             return convert(*args)
         except Rejected as rejected:
             problems.extend(rejected.problems)
             return None
 
-    event_time = attempt(_event_time, fields.get("eventTime"), rules, now)
-    conversion_type = attempt(_conversion_type, fields.get("conversionType"), rules)
-    name = attempt(_name, fields.get("name"), fields.get("conversionType"))
-    value = attempt(_value, fields.get("conversionValue"), conversion_type, rules)
-    currency = attempt(_currency, fields.get("currency"), rules)
-    units_sold = attempt(_units_sold, fields.get("unitsSold"), rules)
-    country_code = attempt(_country_code, fields.get("countryCode"))
-    source = attempt(_source, fields.get("source"), default_source)
-    advertiser_id = attempt(_advertiser_id, fields.get("advertiserId"), default_advertiser_id)
-    dedupe_id = attempt(_dedupe_id, fields.get("dedupeId"), dedupe_seed)
-    match_keys = attempt(_match_keys, fields, rules, country_code, user_identifier_type)
-    limited_data_use = attempt(_flag, fields.get("limitedDataUse"), "limitedDataUse")
-    definition_id = fields.get("conversionDefinitionId")
-    if problems:
-        raise Rejected(*problems)
-    return Conversion(
-        event_time=event_time,
-        conversion_type=conversion_type,
-        name=name,
-        country_code=country_code,
-        source=source,
-        advertiser_id=advertiser_id,
-        dedupe_id=dedupe_id,
-        match_keys=match_keys,
-        definition_id=str(definition_id).strip() if definition_id is not None else None,
-        value=value,
-        currency=currency,
-        units_sold=units_sold,
-        limited_data_use=bool(limited_data_use),
-        extra=_extra(fields, rules),
-    )
-
-
-_EXTRA_FIELDS = (
-    "ipAddress",
-    "amazonUserData",
-    "amazonAdStorage",
-    "tcf",
-    "gpp",
-    "eventSource",
-    "dataSetName",
-    "customData",
-)
-
-
-def _extra(fields: Mapping[str, Any], rules: ApiRules) -> dict[str, Any]:
-    if rules.api != "events":  # nothing else reads them
-        return {}
-    return {k: fields[k] for k in _EXTRA_FIELDS if k in fields}
+    return check
 
 
 def parse_time(raw: Any) -> datetime:
@@ -192,12 +147,6 @@ def parse_time(raw: Any) -> datetime:
             seconds /= 1000
         moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     elif isinstance(raw, str):
-        if type(raw) is str and raw.endswith(_UTC_SUFFIXES):
-            # The common form (a tap's UTC ISO timestamp): parsed in C as it is.
-            try:
-                return _fromisoformat(raw).astimezone(timezone.utc)
-            except ValueError:
-                pass  # the careful path below says the same or accepts more
         text = raw.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
@@ -337,7 +286,8 @@ def _value(raw: Any, conversion_type: str | None, rules: ApiRules) -> Decimal | 
             "conversionValue",
         )
     rounded = number.quantize(_CENT, ROUND_HALF_UP)
-    if rules.api == "events" and conversion_type == "OFF_AMAZON_PURCHASES" and rounded < 0:
+    purchase = conversion_type == "OFF_AMAZON_PURCHASES"
+    if purchase and rounded < 0 and rules.rejects_negative_purchase_value:
         raise reject(
             "VALUE_OUT_OF_RANGE",
             "conversionValue of a purchase cannot be negative",
@@ -346,17 +296,27 @@ def _value(raw: Any, conversion_type: str | None, rules: ApiRules) -> Decimal | 
     return rounded
 
 
+def enum_value(
+    raw: Any, allowed: Collection[str], code: str, field: str, message: Callable[[str], str]
+) -> str:
+    """`raw` as text in capitals, when it is one of `allowed`; else Rejected with `code` and
+    the message for that text."""
+    text = str(raw).strip().upper()
+    if text not in allowed:
+        raise reject(code, message(text), field)
+    return text
+
+
 def _currency(raw: Any, rules: ApiRules) -> str | None:
     if raw is None:
         return None
-    code = str(raw).strip().upper()
-    if code not in rules.currencies:
-        raise reject(
-            "INVALID_CURRENCY",
-            f"currency {code[:16]!r} is not accepted by the {rules.api} API",
-            "currency",
-        )
-    return code
+    return enum_value(
+        raw,
+        rules.currencies,
+        "INVALID_CURRENCY",
+        "currency",
+        lambda code: f"currency {code[:16]!r} is not accepted by the {rules.api} API",
+    )
 
 
 def _units_sold(raw: Any, rules: ApiRules) -> int | None:
@@ -381,27 +341,26 @@ def _country_code(raw: Any) -> str:
         )
     text = str(raw).strip().replace("_", "-")
     # A locale such as en-US carries the country last.
-    code = text.rsplit("-", 1)[-1].upper() if "-" in text else text.upper()
-    if code not in COUNTRY_CODES:
-        raise reject(
-            "INVALID_COUNTRY",
-            f"countryCode {text[:16]!r} is not an ISO 3166-1 alpha-2 code",
-            "countryCode",
-        )
-    return code
+    code = text.rsplit("-", 1)[-1] if "-" in text else text
+    return enum_value(
+        code,
+        COUNTRY_CODES,
+        "INVALID_COUNTRY",
+        "countryCode",
+        lambda _: f"countryCode {text[:16]!r} is not an ISO 3166-1 alpha-2 code",
+    )
 
 
 def _source(raw: Any, default: str) -> str:
     if raw is None:
         return default
-    text = str(raw).strip().upper()
-    if text not in SOURCES:
-        raise reject(
-            "INVALID_SOURCE",
-            f"source {text[:32]!r} must be SERVER_TO_SERVER or AMAZON_AD_TAG",
-            "source",
-        )
-    return text
+    return enum_value(
+        raw,
+        SOURCES,
+        "INVALID_SOURCE",
+        "source",
+        lambda text: f"source {text[:32]!r} must be SERVER_TO_SERVER or AMAZON_AD_TAG",
+    )
 
 
 def _advertiser_id(raw: Any, default: str | None) -> str:

@@ -9,19 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from target_amazon_dsp_conversions.apis.base import ConversionApi, OutgoingRequest
+from target_amazon_dsp_conversions.apis.base import BatchKey, ConversionApi, Endpoint, Transport
 from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
-from target_amazon_dsp_conversions.http_client import Transport
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
 
 
 class Outcomes:
     """Where delivery reports each event's fate (implemented by the run)."""
+
+    def sent(self, count: int) -> None:
+        """A request with `count` events goes out."""
+        raise NotImplementedError
 
     def accepted(self, events: list[PendingEvent]) -> None:
         """Amazon accepted these events."""
@@ -44,18 +46,16 @@ class Delivery:
         *,
         api: ConversionApi,
         transport: Transport,
-        build_request: Callable[[tuple[str, str], list[bytes]], OutgoingRequest],
+        endpoint: Endpoint,
         outcomes: Outcomes,
         max_in_flight: int,
-        on_sent: Callable[[int], None],
     ) -> None:
-        """Start the worker pool."""
+        """Start the pool of upload threads."""
         self._api = api
         self._transport = transport
-        self._build_request = build_request
+        self._endpoint = endpoint
         self._outcomes = outcomes
-        self._on_sent = on_sent
-        self._batcher = Batcher(api.max_events_per_request)
+        self._batcher = Batcher(api.rules.max_events_per_request)
         self._lock = threading.Lock()  # guards the batcher: the ticker flushes too
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="upload")
@@ -63,12 +63,9 @@ class Delivery:
         self._last_add = time.monotonic()
         self.failure: UserError | None = None
 
-    def add(self, event: PendingEvent, key: tuple[str, str]) -> None:
-        """Queue an event; sends the batches it completes. Raises once delivery has failed."""
-        self.add_all([(key, event)])
-
-    def add_all(self, events: list[tuple[tuple[str, str], PendingEvent]]) -> None:
-        """`add` for events read in a row, under one lock."""
+    def add_all(self, events: list[tuple[BatchKey, PendingEvent]]) -> None:
+        """Queue events read in a row; sends the batches they complete. Raises once delivery
+        has failed."""
         if self.failure is not None:
             # The run is over: these records were read, so they are counted as not delivered.
             self._outcomes.undelivered([event for _, event in events], str(self.failure))
@@ -106,11 +103,11 @@ class Delivery:
         """Stop the pool (after `wait`, or to abandon)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    @property
-    def buffered(self) -> int:
-        """Events waiting in partial batches."""
+    def take_unsent(self) -> list[PendingEvent]:
+        """Events waiting in partial batches, taken out (the run is being abandoned)."""
         with self._lock:
-            return len(self._batcher)
+            batches = self._batcher.take_all()
+        return [event for batch in batches for event in batch.events]
 
     def _submit_all(self, batches: list[Batch]) -> None:
         # Batches taken from the batcher exist nowhere else: if the wait for a slot is cut
@@ -165,11 +162,11 @@ class Delivery:
         if rest:
             self._outcomes.undelivered(rest, reason)
 
-    def _send(self, key: tuple[str, str], events: list[PendingEvent], settled: set[int]) -> None:
+    def _send(self, key: BatchKey, events: list[PendingEvent], settled: set[int]) -> None:
         if self.failure is not None:
             raise self.failure
-        request = self._build_request(key, [e.encoded for e in events])
-        self._on_sent(len(events))
+        request = self._api.build_request(key, [e.encoded for e in events], self._endpoint)
+        self._outcomes.sent(len(events))
         answer = self._transport.send(request)
         if 200 <= answer.status < 300:  # noqa: PLR2004
             # The answer is final: whatever it says, nothing of this request is sent again.

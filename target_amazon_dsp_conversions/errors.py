@@ -30,6 +30,10 @@ class InputError(UserError):
     """The Singer input cannot be read any further."""
 
 
+class MissingKeyPropertiesInput(InputError):  # noqa: N818 - named for the SDK's own error
+    """A RECORD lacks its stream's key properties (the reader raises the SDK's error for it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Why a record was refused: a code, a message without personal data, and the field."""

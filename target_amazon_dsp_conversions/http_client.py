@@ -1,4 +1,5 @@
-"""HTTP transport: one request with auth and retries, or a dry-run file instead of the network."""
+"""HTTP: one request with auth and retries, or a dry-run file instead of the network; and the
+helpers every HTTP caller of the package shares (the run, `check`, `login`, sign-in)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import requests
 
-from target_amazon_dsp_conversions.apis.base import OutgoingRequest
-from target_amazon_dsp_conversions.auth import AccessTokens
+from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
 from target_amazon_dsp_conversions.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from target_amazon_dsp_conversions.auth import AccessTokens
 
 logger = logging.getLogger("target-amazon-dsp-conversions.http")
 
@@ -27,20 +29,20 @@ BACKOFF_CAP_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    """What delivery needs of an answer: status and parsed JSON body."""
+def read_json(answer: requests.Response) -> Any:
+    """The answer's JSON body; None when it has none or it is not JSON."""
+    if not answer.content:
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        return None
 
-    status: int
-    body: Any
 
-
-class Transport(Protocol):
-    """Sends one request; returns the final answer or raises DeliveryError."""
-
-    def send(self, request: OutgoingRequest) -> Response:
-        """Send with whatever retries the transport does."""
-        ...
+def backoff_delay(attempt: int) -> float:
+    """Seconds before retry number `attempt` (1, 2, ...): exponential, capped, with full jitter,
+    so that concurrent callers do not retry in lockstep."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 class Counters(Protocol):
@@ -141,7 +143,7 @@ class HttpTransport:
                 # again during a long backoff) gets its own refresh.
                 refreshed = False
                 if status not in RETRIED_STATUSES:
-                    return Response(status, _json(answer))
+                    return Response(status, read_json(answer))
                 problem, delay = f"HTTP {status}", _retry_after(answer)
             retries += 1
             if retries > self._max_retries:
@@ -150,9 +152,7 @@ class HttpTransport:
                     f"retries (last: {problem})"
                 )
             if delay is None:
-                # Full jitter keeps concurrent workers from retrying in lockstep.
-                ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)
-                delay = random.uniform(0, ceiling)
+                delay = backoff_delay(retries)
             self._counters.count_retry()
             logger.info(
                 "%s %s: %s; retry %d of %d in %.2f s",
@@ -196,15 +196,6 @@ class DryRunTransport:
     def close(self) -> None:
         """Close the file."""
         self._file.close()
-
-
-def _json(answer: requests.Response) -> Any:
-    if not answer.content:
-        return None
-    try:
-        return answer.json()
-    except ValueError:
-        return None
 
 
 def _retry_after(answer: requests.Response) -> float | None:

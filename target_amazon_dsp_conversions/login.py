@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 
 from target_amazon_dsp_conversions.errors import SettingError, UserError
+from target_amazon_dsp_conversions.http_client import read_json
 from target_amazon_dsp_conversions.settings import Settings
 
 SCOPE = "advertising::campaign_management"
@@ -220,10 +221,7 @@ def exchange_code(
         raise UserError(
             f"could not reach Login with Amazon at {host} ({type(exc).__name__})"
         ) from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
+    body = read_json(response)
     if not isinstance(body, dict):
         body = {}
     if response.status_code == 200 and isinstance(body.get("refresh_token"), str):  # noqa: PLR2004

@@ -1,4 +1,7 @@
-"""Singer input reading that never echoes input lines (they hold personal data) in errors."""
+"""Reading Singer input: blocks of whole lines, converted (here or by worker processes), settled
+in input order; every other message goes to the SDK. Errors name the line, never its content
+(input holds personal data).
+"""
 
 from __future__ import annotations
 
@@ -11,27 +14,24 @@ import select
 import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_amazon_dsp_conversions.record_checks import SDC_METADATA_KEYS
-from target_amazon_dsp_conversions.workers import (
-    BlockResults,
-    EventKind,
-    StreamSpec,
-    WorkerPool,
-    split_lines,
-)
+from target_amazon_dsp_conversions.converter import Converter, Result, StreamSpec, split_lines
+from target_amazon_dsp_conversions.errors import InputError, MissingKeyPropertiesInput
+from target_amazon_dsp_conversions.rejects import record_line
+from target_amazon_dsp_conversions.workers import BlockResults, WorkerPool
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 # json.loads with parse_float builds a new decoder per call; one decoder serves every line.
 _decode = json.JSONDecoder(parse_float=Decimal).decode
 
-_INPUT_BUFFER_BYTES = 1 << 20
-# Input handed to a worker process at a time: ~800 typical records, ~40 ms of work.
+# Input converted at a time: ~800 typical records, ~40 ms of work.
 _BLOCK_BYTES = 1 << 18
 # Worker processes start once this much input was read: a small input (~800 records) is
 # not worth their start-up (~0.15 s of CPU each).
@@ -43,151 +43,133 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class ParallelConversion(Protocol):
-    """What the reader needs from the target to have records converted by worker processes."""
+class InputHandler(Protocol):
+    """What the reader needs from the target."""
+
+    converter: Converter
+
+    def line_streams(self, names: Iterable[str]) -> dict[str, StreamSpec]:
+        """Of these streams, those whose records are converted from their lines (no maps)."""
 
     def start_worker_pool(self) -> WorkerPool | None:
         """Worker processes for this run, or None to convert every record here."""
 
-    def worker_streams(self) -> dict[str, StreamSpec]:
-        """The streams whose records the workers may convert, as they are now."""
+    def settle(self, lines: list[bytes], results: list[Result]) -> None:
+        """Records read in a row and their results, in input order."""
 
-    def start_converted_block(self, kinds: list[EventKind]) -> None:
-        """The event kinds the results of the next block refer to."""
+    def check_stop(self) -> None:
+        """Raise when the run was asked to stop."""
 
-    def process_converted(self, lines: list[bytes], results: list[tuple[Any, ...]]) -> None:
-        """Record lines in a row that a worker converted (or rejected)."""
-
-    def converted_block_done(self) -> None:
-        """The lines of a block that had converted records were all handled."""
+    def input_stopped(self, error: BaseException) -> BaseException:
+        """Reading stopped early: settle what can be, and the error to raise instead."""
 
 
 class SafeSingerReader(SingerReader):
-    """Counts lines, names them in errors, and skips unknown message types with a warning."""
+    """Reads input in blocks, counts lines, names them in errors, skips unknown message types."""
 
     def __init__(self) -> None:
-        """Start counting at line 0."""
+        """Start counting at line 0; `attach` gives the reader its target."""
         super().__init__()
         self.line_number = 0
-        self._unknown_types: set[str] = set()
-        self._warned_surrogates = False
-        # Signal handling (see target.py): a stop requested while a line is being processed
-        # waits for the next line boundary; while blocked on input it raises at once.
+        self.handler: InputHandler | None = None
+        # A stop requested while a line is being processed waits for the next line
+        # boundary; while blocked on input it is raised at once (see target.py).
         self.waiting_for_input = False
-        self.check_stop: Callable[[], None] = lambda: None
-        self.parallel: ParallelConversion | None = None
-        # Reading stdin in blocks (see _process_blocks).
         self._callbacks: dict[str, Callable[[dict], None]] = {}
         self._counts: Counter[str] = Counter()
+        self._stream_names: set[str] = set()
+        self._unknown_types: set[str] = set()
+        self._warned_surrogates = False
+        self._line_cleaned = False  # the last line decoded held lone surrogates
+        self._warned_broken_pool = False
         self._pool: WorkerPool | None = None
         self._pool_tried = False
         self._bytes_read = 0
-        self._warned_broken_pool = False
         self._ready: deque[tuple[bytes, BlockResults | None]] = deque()
-        self._schema_outside_barrier = False
+        # A SCHEMA came that blocks already converted did not know of: their results are
+        # not used (their lines are handled one by one) until the workers learn it.
+        self._stale_results = False
 
-    @property
-    def default_input(self) -> IO[str]:  # type: ignore[override]
-        """stdin decoded as strict UTF-8 line by line, whatever the locale says.
-
-        Under a C/POSIX locale Python reads stdin with `surrogateescape`, which would turn a
-        stray byte into text that cannot be hashed or written; decoding each line ourselves
-        names the bad line (a text wrapper decodes whole chunks and would name an earlier one).
-        """
-        buffer = getattr(sys.stdin, "buffer", None)
-        if buffer is None:  # stdin replaced by a text-only object (embedding, tests)
-            return sys.stdin
-        # 1 MiB reads instead of 8 KiB: each read releases the GIL, and getting it back from
-        # busy upload threads costs far more than the read itself. A pipe still yields each
-        # line as soon as it arrives. Without a file descriptor, stdin is read as it is.
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            buffer = open(  # noqa: SIM115 - lives as long as the process's stdin
-                buffer.fileno(), "rb", buffering=_INPUT_BUFFER_BYTES, closefd=False
-            )
-        return (raw.decode("utf-8") for raw in buffer)  # type: ignore[return-value]
+    def attach(self, handler: InputHandler) -> None:
+        """The target whose records this reader settles."""
+        self.handler = handler
 
     def process_lines(
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
-    ) -> Any:
-        """Reading stdin: blocks of lines (`_process_blocks`); any other input: the SDK's loop,
-        fed through `_lines` so a stop request ends it between lines."""
-        fd = _stdin_fd() if file_input is None and self.parallel is not None else None
-        if fd is None:
-            return super().process_lines(
-                self._lines(file_input or self.default_input),  # type: ignore[arg-type]
-                callbacks,
-            )
+    ) -> Counter[str]:
+        """Read every line of the input (stdin by default) and handle it in order."""
         self._callbacks = callbacks
         self._counts = Counter()
         try:
-            self._process_blocks(fd)
-        except BaseException:
+            self._read_all(file_input)
+        except BaseException as error:
             self._close_pool(wait=False)
-            raise
+            handler = self.handler
+            if handler is None:
+                raise
+            raise handler.input_stopped(error) from None
         self._close_pool(wait=True)
         return self._counts
 
-    def _close_pool(self, *, wait: bool) -> None:
-        if self._pool is not None:
-            self._pool.close(wait=wait)
-            self._pool = None
+    # Blocks.
 
-    def _process_blocks(self, fd: int) -> None:
-        """Lines are handled here, one by one, in input order; records of known streams are
-        converted beforehand by worker processes, started once the input proves large.
-
-        A block goes to a free worker as soon as it is read; answers are handled oldest first.
-        A SCHEMA line is a barrier: the blocks before it are finished, it is handled here, and
-        the workers learn the new stream before any later block."""
-        assert self.parallel is not None
-        for block in self._blocks(fd):
+    def _read_all(self, file_input: IO[str] | None) -> None:
+        """Blocks go to a free worker as soon as they are read (or are converted here);
+        results are settled oldest first. A SCHEMA line is a barrier: the blocks before it are
+        finished, it is handled here, and the converters learn the new stream before any later
+        block."""
+        for block in self._blocks(file_input):
             self._bytes_read += len(block)
-            if (
-                self._pool is None
-                and not self._pool_tried
-                and self._bytes_read >= _START_WORKERS_AT
-            ):
-                self._pool_tried = True
-                self._pool = self.parallel.start_worker_pool()
-                if self._pool is not None:
-                    self._pool.set_streams(self.parallel.worker_streams())
+            if not self._pool_tried and self._bytes_read >= _START_WORKERS_AT:
+                self._start_pool()
             for part, schema_line in _split_at_schema_lines(block):
                 if part:
                     self._convert(part)
                 if schema_line is not None:
                     self._finish_in_flight()
-                    self._handle(schema_line, None)
-                    self._sync_streams()
+                    self._handle_line(schema_line)
+                    self._finish_in_flight()
         self._finish_in_flight()
+
+    def _start_pool(self) -> None:
+        assert self.handler is not None
+        self._pool_tried = True
+        self._pool = self.handler.start_worker_pool()
+        if self._pool is not None:
+            self._pool.set_streams(self.handler.line_streams(self._stream_names))
 
     def _convert(self, block: bytes) -> None:
         """Send the block to a worker (waiting for the oldest one if none is free), then
-        handle the answers that came back; without workers, handle the block here."""
+        settle the answers that came back; without workers, convert and settle it here."""
         pool = self._pool
         if pool is None:
-            self._handle(block, None)
+            assert self.handler is not None
+            self._handle(block, self.handler.converter.convert_block(block))
             return
         while not pool.has_free_worker and pool.blocks_in_flight:
             self._ready.append(self._receive(pool))
         if pool.has_free_worker:
             pool.send(block)
-        else:  # the workers are still starting, or the pool broke: handled here
+        else:  # the workers are still starting, or the pool broke: converted here
             self._warn_if_broken(pool)
-            self._ready.append((block, None))
+            assert self.handler is not None
+            self._ready.append((block, self.handler.converter.convert_block(block)))
         while self._ready:
             self._handle(*self._ready.popleft())
-        if self._schema_outside_barrier:
+        if self._stale_results:
             self._finish_in_flight()
 
     def _finish_in_flight(self) -> None:
-        """Handle every block sent to the workers."""
+        """Settle every block sent to the workers; then they may learn new streams."""
         while self._ready:
             self._handle(*self._ready.popleft())
         pool = self._pool
         while pool is not None and pool.blocks_in_flight:
             self._handle(*self._receive(pool))
-        if self._schema_outside_barrier:
-            self._sync_streams()
+        if self._stale_results:
+            self._stale_results = False
+            if pool is not None and self.handler is not None:
+                pool.set_streams(self.handler.line_streams(self._stream_names))
 
     def _receive(self, pool: WorkerPool) -> tuple[bytes, BlockResults | None]:
         self.waiting_for_input = True  # a stop signal may end the wait at once
@@ -206,62 +188,41 @@ class SafeSingerReader(SingerReader):
                 "in the main process"
             )
 
-    def _sync_streams(self) -> None:
-        self._schema_outside_barrier = False
+    def _close_pool(self, *, wait: bool) -> None:
         if self._pool is not None:
-            self._pool.set_streams(self.parallel.worker_streams())  # type: ignore[union-attr]
+            self._pool.close(wait=wait)
+            self._pool = None
 
-    def _handle(self, block: bytes, converted: BlockResults | None) -> None:
-        """The lines of a block in order: converted records to the target, the rest here."""
+    def _handle(self, block: bytes, results: BlockResults | None) -> None:
+        """The lines of a block in order: converted records settled in runs (no other message,
+        so no STATE, among them), every other line handled on its own."""
         lines = split_lines(block)
-        parallel = self.parallel
-        assert parallel is not None
-        if converted is None or self._schema_outside_barrier:
-            for line in lines:
-                self.line_number += 1
-                self.check_stop()
-                self._process_line(line)
-            return
-        results, kinds = converted
-        parallel.start_converted_block(kinds)
-        records = 0
+        if results is None or self._stale_results:
+            results = [None] * len(lines)
+        assert self.handler is not None
         start = 0
         while start < len(lines):
             if results[start] is None:
-                self.line_number += 1
-                self.check_stop()
-                self._process_line(lines[start])
+                self._handle_line(lines[start])
                 start += 1
                 continue
-            # Converted records in a row: no other message (so no STATE) among them.
-            try:
-                end = results.index(None, start)
-            except ValueError:
-                end = len(results)
-            self.check_stop()
-            parallel.process_converted(lines[start:end], results[start:end])  # type: ignore[arg-type]
+            end = start + 1
+            while end < len(lines) and results[end] is not None:
+                end += 1
+            self.handler.check_stop()
+            self.handler.settle(lines[start:end], results[start:end])  # type: ignore[arg-type]
             self.line_number += end - start
-            records += end - start
+            self._counts["RECORD"] += end - start
             start = end
-        if records:
-            self._counts["RECORD"] += records
-            parallel.converted_block_done()
 
-    def _blocks(self, fd: int) -> Iterator[bytes]:
+    def _blocks(self, file_input: IO[str] | None) -> Iterator[bytes]:
         """Whole lines as they arrive, up to ~_BLOCK_BYTES at a time, each ending with a
         newline but perhaps the very last one. Before waiting for input, every block in flight
         is finished: what was read must not wait for what a slow tap has not written yet."""
+        read = self._reader_of(file_input)
         partial = b""
         while True:
-            if not _readable_now(fd):
-                self._finish_in_flight()
-            data = self._read(fd, _BLOCK_BYTES)
-            # A pipe holds 64 KiB: gather what is ready into one block.
-            while data and len(data) < _BLOCK_BYTES and _readable_now(fd):
-                more = self._read(fd, _BLOCK_BYTES - len(data))
-                if not more:
-                    break
-                data += more
+            data = read(_BLOCK_BYTES)
             if not data:
                 if partial:
                     yield partial  # the last line, without a newline
@@ -272,16 +233,93 @@ class SafeSingerReader(SingerReader):
             if end:
                 yield data[:end]
 
-    def _read(self, fd: int, size: int) -> bytes:
+    def _reader_of(self, file_input: IO[str] | None) -> Callable[[int], bytes]:
+        """`read(size)` of the input as bytes: a file descriptor where there is one (stdin, a
+        file), else the object's own reads (text is encoded: the lines are decoded later)."""
+        source: Any = sys.stdin if file_input is None else file_input
+        fd = _fileno(source)
+        if fd is not None:
+            return lambda size: self._read_fd(fd, size)
+        binary = getattr(source, "buffer", source)
+
+        def read(size: int) -> bytes:
+            self.handler.check_stop()  # type: ignore[union-attr]
+            data = binary.read(size)
+            return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+
+        return read
+
+    def _read_fd(self, fd: int, size: int) -> bytes:
+        if not _readable_now(fd):
+            self._finish_in_flight()
+        data = self._wait_and_read(fd, size)
+        # A pipe holds 64 KiB: gather what is ready into one block.
+        while data and len(data) < size and _readable_now(fd):
+            more = self._wait_and_read(fd, size - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def _wait_and_read(self, fd: int, size: int) -> bytes:
         self.waiting_for_input = True
         try:
-            self.check_stop()
+            self.handler.check_stop()  # type: ignore[union-attr]
             return os.read(fd, size)
         finally:
             self.waiting_for_input = False
 
-    def _process_line(self, raw: bytes) -> None:
-        """One line handled here, as the SDK's loop would."""
+    # Lines handled one by one.
+
+    def _handle_line(self, raw: bytes) -> None:
+        """One line that was not converted beforehand: a record is converted now, any other
+        message goes to the SDK."""
+        assert self.handler is not None
+        self.line_number += 1
+        self.handler.check_stop()
+        message = self._message_of(raw)
+        if message is None:
+            return  # a blank line (a tap's stray print) holds no message
+        kind = message["type"]
+        if kind == "RECORD" and self._settle_record(raw, message):
+            self._counts[kind] += 1
+            return
+        callback = self._callbacks.get(kind)
+        if callback is None:
+            self._skip_unknown_message(message)
+        else:
+            try:
+                callback(message)
+            except InputError as exc:
+                raise InputError(f"input line {self.line_number}: {exc}") from None
+            if kind == "SCHEMA":
+                self._learn_stream(message)
+        self._counts[kind] += 1
+
+    def _settle_record(self, raw: bytes, message: dict[str, Any]) -> bool:
+        """Convert and settle a record of a stream converted from lines; False for others."""
+        assert self.handler is not None
+        record = message.get("record")
+        # A record this reader cleaned is kept as cleaned: its line could not be written out.
+        line = record_line(record) if self._line_cleaned else raw
+        try:
+            result = self.handler.converter.convert_message(message, datetime.now(timezone.utc))
+        except MissingKeyPropertiesInput as exc:
+            raise MissingKeyPropertiesError(f"input line {self.line_number}: {exc}") from None
+        if result is None:
+            return False
+        self.handler.settle([line], [result])
+        return True
+
+    def _learn_stream(self, message: dict[str, Any]) -> None:
+        """After a SCHEMA: the converters learn the stream (workers once none is busy)."""
+        assert self.handler is not None
+        self._stream_names.add(str(message.get("stream")))
+        self.handler.converter.set_streams(self.handler.line_streams(self._stream_names))
+        self._stale_results = True
+
+    def _message_of(self, raw: bytes) -> dict[str, Any] | None:
+        """The message of a line; raises InvalidInputLine naming the line when there is none."""
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -289,42 +327,10 @@ class SafeSingerReader(SingerReader):
                 f"input line {self.line_number} is not UTF-8 text; nothing after it was read"
             ) from None
         if not line.strip():
-            return
-        self._current_message = line
+            return None
         message = self.deserialize_json(line)
         self.assert_line_requires(message, requires={"type"})
-        kind = message["type"]
-        callback = self._callbacks.get(kind)
-        if callback is None:
-            self._process_unknown_message(message)
-        else:
-            callback(message)
-            if kind == "SCHEMA":
-                # Unless this is the barrier itself, blocks already sent were converted
-                # without this schema: the rest of them is handled here.
-                self._schema_outside_barrier = True
-        self._counts[kind] += 1
-
-    def _lines(self, file_input: Iterable[str]) -> Iterator[str]:
-        lines = iter(file_input)
-        while True:
-            self.waiting_for_input = True
-            try:
-                # Checked after the flag is up: a signal that came just before is not missed.
-                self.check_stop()
-                line = next(lines, None)
-            except UnicodeDecodeError:
-                raise InvalidInputLine(
-                    f"input line {self.line_number + 1} is not UTF-8 text; nothing after it "
-                    "was read"
-                ) from None
-            finally:
-                self.waiting_for_input = False
-            if line is None:
-                return
-            self.line_number += 1
-            if line.strip():  # a blank line (a tap's stray print) holds no message
-                yield line
+        return message
 
     def deserialize_json(self, line: str) -> dict:
         """Parse one line; a broken line is named by number, not by content."""
@@ -346,9 +352,11 @@ class SafeSingerReader(SingerReader):
             raise InvalidInputLine(
                 f"input line {self.line_number} is not a Singer message (a JSON object)"
             )
+        self._line_cleaned = False
         if "\\u" in line and _SURROGATE_ESCAPE.search(line):
             cleaned = _without_lone_surrogates(message)
             if cleaned != message:
+                self._line_cleaned = True
                 if not self._warned_surrogates:
                     self._warned_surrogates = True
                     logger.warning(
@@ -371,23 +379,12 @@ class SafeSingerReader(SingerReader):
                 f"{', '.join(sorted(missing))}"
             )
 
-    def _process_unknown_message(self, message_dict: dict) -> None:
+    def _skip_unknown_message(self, message_dict: dict) -> None:
         """Singer allows new message types; skipping them loses no record."""
         kind = str(message_dict.get("type"))[:40]
         if kind not in self._unknown_types:
             self._unknown_types.add(kind)
             logger.warning("Skipping Singer messages of unknown type %r", kind)
-
-
-def record_of_line(line: bytes) -> Any:
-    """The record of a RECORD line that a worker converted, as this reader would have handed
-    it on (for the rejects file). Workers leave lines with lone surrogates to this reader, so
-    there is nothing to clean."""
-    record = _decode(line.decode("utf-8")).get("record")
-    if isinstance(record, dict):
-        for name in SDC_METADATA_KEYS:
-            record.pop(name, None)
-    return record
 
 
 def _split_at_schema_lines(block: bytes) -> Iterator[tuple[bytes, bytes | None]]:
@@ -413,10 +410,9 @@ def _readable_now(fd: int) -> bool:
         return False  # cannot tell: as if the read would wait
 
 
-def _stdin_fd() -> int | None:
-    buffer = getattr(sys.stdin, "buffer", None)
+def _fileno(source: Any) -> int | None:
     with contextlib.suppress(AttributeError, OSError, ValueError):
-        return buffer.fileno() if buffer is not None else None
+        return int(source.fileno())
     return None
 
 

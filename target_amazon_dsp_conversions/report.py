@@ -1,17 +1,15 @@
-"""What the user sees of a run: counters, the rejects file, progress lines, summary and report."""
+"""What the user sees of a run: counters, progress lines, the summary line and the report."""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
-from decimal import Decimal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from target_amazon_dsp_conversions.errors import Problem
 
@@ -77,7 +75,7 @@ class RunStats:
         with self._lock:
             self.records_accepted += n
 
-    def count_rejected(self, problems: list[Problem]) -> None:
+    def count_rejected(self, problems: Sequence[Problem]) -> None:
         """A record went to the rejects file."""
         with self._lock:
             self.records_rejected += 1
@@ -138,53 +136,6 @@ class RunStats:
             report["failure"] = self.failure
             report["undelivered"] = self.undelivered
         return report
-
-
-class RejectsFile:
-    """Appends refused records with their reasons; the one place the original record is kept."""
-
-    def __init__(self, path: str) -> None:
-        """Opened on the first reject, so a clean run leaves no file behind."""
-        self._path = path
-        self._file: TextIO | None = None
-        self._lock = threading.Lock()
-
-    def write(self, stream: str, record: Any, problems: list[Problem]) -> None:
-        """One line per record, flushed at once so a crash cannot lose it."""
-        line = json.dumps(
-            {
-                "stream": stream,
-                "record": record,
-                "errors": [p.as_dict() for p in problems],
-                "rejected_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            },
-            default=_original_value,
-            ensure_ascii=False,
-        )
-        with self._lock:
-            if self._file is None:
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
-            self._file.write(line + "\n")
-            self._file.flush()
-
-    def close(self) -> None:
-        """Close the file if it was opened."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-
-def _original_value(value: Any) -> Any:
-    # The reader parses JSON numbers as Decimal: write them back as numbers, not strings.
-    if isinstance(value, Decimal) and value.is_finite():
-        if value == value.to_integral_value():
-            return int(value)
-        number = float(value)
-        if math.isfinite(number):
-            return number
-    return str(value)
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:

@@ -1,17 +1,24 @@
-"""Settings: the JSON schema that Meltano and `--about` show, and the checks at start-up."""
+"""Settings, each declared once: its field in `Settings` says its name, kind, default, title,
+description and whether it is secret. The JSON schema that Meltano and `--about` show and the
+checks at start-up both derive from that declaration.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
+from dotenv import dotenv_values
 from singer_sdk import typing as th
 
 from target_amazon_dsp_conversions.amazon_fields import SOURCES
+from target_amazon_dsp_conversions.apis.base import Endpoint
+from target_amazon_dsp_conversions.converter import ConversionSettings
 from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.identity import MATCH_KEY_TYPES
 from target_amazon_dsp_conversions.mapping import CONVERSION_FIELDS
@@ -27,305 +34,45 @@ TOKEN_URLS = {
     "FE": "https://api.amazon.co.jp/auth/o2/token",
 }
 APIS = ("dsp", "events")
-
-DEFAULT_MAX_CONCURRENT_REQUESTS = 32
 MAX_WORKER_PROCESSES = 64
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_REQUEST_TIMEOUT = 60.0
-
-CONFIG_SCHEMA = th.PropertiesList(
-    th.Property(
-        "client_id",
-        th.StringType,
-        title="Client ID",
-        description="Login with Amazon (LwA) client ID of your Amazon Ads API application.",
-    ),
-    th.Property(
-        "client_secret",
-        th.StringType,
-        secret=True,
-        title="Client Secret",
-        description="Login with Amazon client secret.",
-    ),
-    th.Property(
-        "refresh_token",
-        th.StringType,
-        secret=True,
-        title="Refresh Token",
-        description="LwA refresh token (Atzr|...); the target exchanges it for access tokens.",
-    ),
-    th.Property(
-        "region",
-        th.StringType,
-        allowed_values=list(API_HOSTS),
-        default="NA",
-        title="Region",
-        description="Amazon Ads region: selects the API host and the LwA token host.",
-    ),
-    th.Property(
-        "api",
-        th.StringType,
-        allowed_values=list(APIS),
-        default="dsp",
-        title="API",
-        description="dsp: DSP Conversions API (100 events per request, one source); "
-        "events: Amazon Ads Events API (500 events per request).",
-    ),
-    th.Property(
-        "advertiser_id",
-        th.StringType,
-        title="Advertiser ID",
-        description="DSP advertiser ID (numeric; not the entity ID). Default for records "
-        "without advertiserId.",
-    ),
-    th.Property(
-        "profile_id",
-        th.StringType,
-        title="Profile ID",
-        description="Profile ID sent as Amazon-Advertising-API-Scope (dsp).",
-    ),
-    th.Property(
-        "source",
-        th.StringType,
-        allowed_values=list(SOURCES),
-        default="SERVER_TO_SERVER",
-        title="Source",
-        description="Conversion source for records that do not carry one.",
-    ),
-    th.Property(
-        "mapping",
-        th.ObjectType(additional_properties=th.StringType),
-        title="Mapping",
-        description="Conversion field -> record property path (dotted for nested objects); "
-        "overrides the default column names.",
-    ),
-    th.Property(
-        "defaults",
-        th.ObjectType(additional_properties=th.AnyType()),
-        title="Defaults",
-        description="Conversion field -> constant used when a record has no value, e.g. "
-        '{"countryCode": "US", "currency": "USD"}.',
-    ),
-    th.Property(
-        "conversion_definitions",
-        th.ObjectType(additional_properties=th.AnyType()),
-        title="Conversion Definitions",
-        description="dsp: conversion name or type -> conversionDefinitionId, or -> "
-        "{advertiser ID: conversionDefinitionId}.",
-    ),
-    th.Property(
-        "create_missing_definitions",
-        th.BooleanType,
-        default=False,
-        title="Create Missing Definitions",
-        description="dsp: create a conversion definition for a name that has none.",
-    ),
-    th.Property(
-        "user_identifier_type",
-        th.StringType,
-        allowed_values=list(MATCH_KEY_TYPES),
-        title="User Identifier Type",
-        description="Match-key type of userIdentifier when it cannot be inferred "
-        "(a 64-hex hash could be an email or a phone).",
-    ),
-    th.Property(
-        "dry_run",
-        th.BooleanType,
-        default=False,
-        title="Dry Run",
-        description="Build and validate every request and write it to dry_run_path; "
-        "send nothing. No credentials needed.",
-    ),
-    th.Property(
-        "dry_run_path",
-        th.StringType,
-        default="dry-run-requests.jsonl",
-        title="Dry Run Path",
-        description="Where dry_run writes the requests, one JSON object per line.",
-    ),
-    th.Property(
-        "rejects_path",
-        th.StringType,
-        default="rejects.jsonl",
-        title="Rejects Path",
-        description="Every record refused for good is appended here with its reasons.",
-    ),
-    th.Property(
-        "report_path",
-        th.StringType,
-        title="Report Path",
-        description="When set, a JSON run report is written there at the end.",
-    ),
-    th.Property(
-        "max_concurrent_requests",
-        th.IntegerType,
-        default=DEFAULT_MAX_CONCURRENT_REQUESTS,
-        title="Max Concurrent Requests",
-        description="Upper bound on requests in flight.",
-    ),
-    th.Property(
-        "worker_processes",
-        th.IntegerType,
-        title="Worker Processes",
-        description=(
-            "Processes that convert, hash and encode records in parallel with the one that "
-            "reads input and uploads. Default: the number of CPUs, at most 4 (0 on one CPU); "
-            "0 does all the work in one process."
-        ),
-    ),
-    th.Property(
-        "max_retries",
-        th.IntegerType,
-        default=DEFAULT_MAX_RETRIES,
-        title="Max Retries",
-        description="Retries of one request on 429, 5xx, timeouts and connection errors.",
-    ),
-    th.Property(
-        "request_timeout",
-        th.NumberType,
-        default=DEFAULT_REQUEST_TIMEOUT,
-        title="Request Timeout",
-        description="Per-request timeout in seconds.",
-    ),
-    th.Property(
-        "api_url",
-        th.StringType,
-        title="API URL",
-        description="Overrides the API host of the region (sandbox, proxies, tests).",
-    ),
-    th.Property(
-        "auth_url",
-        th.StringType,
-        title="Auth URL",
-        description="Overrides the LwA token endpoint of the region (tests).",
-    ),
-).to_dict()
-
 _NUMERIC_ID = re.compile(r"^\d{1,40}$")
 
 
+# --- kinds: how a value is read and how the JSON schema describes it ----------------------
+
+# (setting name, value as configured) -> the checked value; raises SettingError.
+Reader = Callable[[str, Any], Any]
+
+
 @dataclass(frozen=True)
-class Settings:
-    """Checked, typed settings; built once at start-up."""
+class Kind:
+    """A setting's JSON-schema type and how a configured value is checked and converted."""
 
-    api: str = "dsp"
-    region: str = "NA"
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
-    advertiser_id: str | None = None
-    profile_id: str | None = None
-    source: str = "SERVER_TO_SERVER"
-    mapping: Mapping[str, str] = field(default_factory=dict)
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    conversion_definitions: Mapping[str, Any] = field(default_factory=dict)
-    create_missing_definitions: bool = False
-    user_identifier_type: str | None = None
-    dry_run: bool = False
-    dry_run_path: str = "dry-run-requests.jsonl"
-    rejects_path: str = "rejects.jsonl"
-    report_path: str | None = None
-    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
-    worker_processes: int = 0
-    max_retries: int = DEFAULT_MAX_RETRIES
-    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
-    api_url: str = API_HOSTS["NA"]
-    auth_url: str = TOKEN_URLS["NA"]
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Check every setting; raise SettingError naming the first bad one."""
-        region = _choice(config, "region", tuple(API_HOSTS), "NA")
-        api = _choice(config, "api", APIS, "dsp")
-        dry_run = _boolean(config, "dry_run", default=False)
-        if not dry_run:
-            for name in ("client_id", "client_secret", "refresh_token"):
-                if not _text(config, name):
-                    raise SettingError(
-                        name, "is required (or set dry_run: true to run without credentials)"
-                    )
-        advertiser_id = _text(config, "advertiser_id")
-        if advertiser_id is not None:
-            _check_advertiser_id("advertiser_id", advertiser_id)
-        profile_id = _text(config, "profile_id")
-        if profile_id is not None and not _NUMERIC_ID.match(profile_id):
-            raise SettingError("profile_id", f"must be a numeric profile ID, got {profile_id!r}")
-        return cls(
-            api=api,
-            region=region,
-            client_id=_text(config, "client_id"),
-            client_secret=_text(config, "client_secret"),
-            refresh_token=_text(config, "refresh_token"),
-            advertiser_id=advertiser_id,
-            profile_id=profile_id,
-            source=_choice(config, "source", SOURCES, "SERVER_TO_SERVER"),
-            mapping=_mapping(config),
-            defaults=_defaults(config),
-            conversion_definitions=_conversion_definitions(config),
-            create_missing_definitions=_boolean(
-                config, "create_missing_definitions", default=False
-            ),
-            user_identifier_type=_optional_choice(config, "user_identifier_type", MATCH_KEY_TYPES),
-            dry_run=dry_run,
-            dry_run_path=_text(config, "dry_run_path") or "dry-run-requests.jsonl",
-            rejects_path=_text(config, "rejects_path") or "rejects.jsonl",
-            report_path=_text(config, "report_path"),
-            max_concurrent_requests=_integer(
-                config, "max_concurrent_requests", DEFAULT_MAX_CONCURRENT_REQUESTS, 1, 256
-            ),
-            worker_processes=_integer(
-                config, "worker_processes", default_worker_processes(), 0, MAX_WORKER_PROCESSES
-            ),
-            max_retries=_integer(config, "max_retries", DEFAULT_MAX_RETRIES, 0, 100),
-            request_timeout=_number(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT),
-            api_url=_url(config, "api_url") or API_HOSTS[region],
-            auth_url=_url(config, "auth_url") or TOKEN_URLS[region],
-        )
+    schema: th.JSONTypeHelper[Any]
+    read: Reader
+    allowed_values: tuple[str, ...] | None = None
 
 
-def default_worker_processes() -> int:
-    """One per CPU, up to 4; none on a single CPU, where they would only add overhead."""
-    cpus = os.cpu_count() or 1
-    return min(cpus, 4) if cpus > 1 else 0
-
-
-def _check_advertiser_id(setting: str, value: str) -> None:
-    if value.upper().startswith("ENTITY"):
-        raise SettingError(
-            setting, "looks like a DSP entity ID; use the numeric DSP advertiser ID instead"
-        )
-    if not _NUMERIC_ID.match(value):
-        raise SettingError(setting, f"must be a numeric DSP advertiser ID, got {value!r}")
-
-
-def _text(config: Mapping[str, Any], name: str) -> str | None:
-    value = config.get(name)
-    if value is None:
-        return None
+def _text(name: str, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise SettingError(name, f"must be a string, got {type(value).__name__}")
-    text = str(value).strip()
-    return text or None
+    return str(value).strip() or None
 
 
-def _choice(config: Mapping[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
-    return _optional_choice(config, name, allowed) or default
+def _choice(options: tuple[str, ...]) -> Kind:
+    def read(name: str, value: Any) -> str | None:
+        text = _text(name, value)
+        if text is None:
+            return None
+        for option in options:
+            if text.upper() == option.upper():
+                return option
+        raise SettingError(name, f"must be one of {', '.join(options)}, got {text!r}")
+
+    return Kind(th.StringType(), read, options)
 
 
-def _optional_choice(config: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
-    value = _text(config, name)
-    if value is None:
-        return None
-    for option in allowed:
-        if value.upper() == option.upper():
-            return option
-    raise SettingError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
-
-
-def _boolean(config: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = config.get(name, default)
-    if value is None:
-        return default
+def _boolean(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
@@ -333,25 +80,22 @@ def _boolean(config: Mapping[str, Any], name: str, *, default: bool) -> bool:
     raise SettingError(name, f"must be true or false, got {value!r}")
 
 
-def _integer(config: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = config.get(name)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise SettingError(name, f"must be a whole number, got {value!r}") from None
-    if isinstance(value, bool) or (number != value and str(number) != str(value).strip()):
-        raise SettingError(name, f"must be a whole number, got {value!r}")
-    if not low <= number <= high:
-        raise SettingError(name, f"must be between {low} and {high}, got {number}")
-    return number
+def _integer(low: int, high: int) -> Kind:
+    def read(name: str, value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise SettingError(name, f"must be a whole number, got {value!r}") from None
+        if isinstance(value, bool) or (number != value and str(number) != str(value).strip()):
+            raise SettingError(name, f"must be a whole number, got {value!r}")
+        if not low <= number <= high:
+            raise SettingError(name, f"must be between {low} and {high}, got {number}")
+        return number
+
+    return Kind(th.IntegerType(), read)
 
 
-def _number(config: Mapping[str, Any], name: str, default: float) -> float:
-    value = config.get(name)
-    if value is None:
-        return default
+def _seconds(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -361,55 +105,79 @@ def _number(config: Mapping[str, Any], name: str, default: float) -> float:
     return number
 
 
-def _url(config: Mapping[str, Any], name: str) -> str | None:
-    value = _text(config, name)
-    if value is None:
+def _url(name: str, value: Any) -> str | None:
+    text = _text(name, value)
+    if text is None:
         return None
-    parsed = urlparse(value)
+    parsed = urlparse(text)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise SettingError(name, f"must be an http(s) URL, got {value!r}")
-    return value.rstrip("/")
+        raise SettingError(name, f"must be an http(s) URL, got {text!r}")
+    return text.rstrip("/")
 
 
-def _object(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = config.get(name)
-    if value is None:
-        return {}
+def _advertiser_id(name: str, value: Any) -> str | None:
+    text = _text(name, value)
+    if text is not None:
+        check_advertiser_id(name, text)
+    return text
+
+
+def _profile_id(name: str, value: Any) -> str | None:
+    text = _text(name, value)
+    if text is not None and not _NUMERIC_ID.match(text):
+        raise SettingError(name, f"must be a numeric profile ID, got {text!r}")
+    return text
+
+
+def _object(name: str, value: Any) -> Mapping[str, Any]:
+    if isinstance(value, str):  # from the environment, or a setting Meltano does not know
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingError(name, "must be a JSON object") from None
     if not isinstance(value, Mapping):
         raise SettingError(name, f"must be an object, got {type(value).__name__}")
     return value
 
 
-def _mapping(config: Mapping[str, Any]) -> dict[str, str]:
-    result = {}
-    for key, path in _object(config, "mapping").items():
-        if key not in CONVERSION_FIELDS:
-            raise SettingError(f"mapping.{key}", _unknown_field(key))
-        if not isinstance(path, str) or not path.strip():
-            raise SettingError(f"mapping.{key}", "must be a record property path (a string)")
-        result[key] = path.strip()
-    return result
+def _per_conversion_field(read_value: Reader) -> Reader:
+    """An object conversion field -> value, each value read by `read_value`."""
+
+    def read(name: str, value: Any) -> dict[str, Any]:
+        result = {}
+        for key, item in _object(name, value).items():
+            if key not in CONVERSION_FIELDS:
+                raise SettingError(f"{name}.{key}", _unknown_field(key))
+            result[key] = read_value(f"{name}.{key}", item)
+        return result
+
+    return read
 
 
-def _defaults(config: Mapping[str, Any]) -> dict[str, Any]:
-    result = {}
-    for key, value in _object(config, "defaults").items():
-        if key not in CONVERSION_FIELDS:
-            raise SettingError(f"defaults.{key}", _unknown_field(key))
-        result[key] = value
-    return result
+def _property_path(name: str, path: Any) -> str:
+    if not isinstance(path, str) or not path.strip():
+        raise SettingError(name, "must be a record property path (a string)")
+    return path.strip()
 
 
-def _conversion_definitions(config: Mapping[str, Any]) -> dict[str, Any]:
+def _constant(name: str, value: Any) -> Any:  # noqa: ARG001 - a Reader
+    return value
+
+
+def _conversion_definitions(name: str, value: Any) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for key, value in _object(config, "conversion_definitions").items():
-        setting = f"conversion_definitions.{key}"
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
-            result[key] = str(value).strip()
-        elif isinstance(value, Mapping) and value:
+    for key, definition in _object(name, value).items():
+        setting = f"{name}.{key}"
+        if (
+            isinstance(definition, (str, int))
+            and not isinstance(definition, bool)
+            and str(definition).strip()
+        ):
+            result[key] = str(definition).strip()
+        elif isinstance(definition, Mapping) and definition:
             per_advertiser = {}
-            for advertiser, definition_id in value.items():
-                _check_advertiser_id(f"{setting}.{advertiser}", str(advertiser))
+            for advertiser, definition_id in definition.items():
+                check_advertiser_id(f"{setting}.{advertiser}", str(advertiser))
                 if not isinstance(definition_id, (str, int)) or not str(definition_id).strip():
                     raise SettingError(f"{setting}.{advertiser}", "must be a definition ID")
                 per_advertiser[str(advertiser)] = str(definition_id).strip()
@@ -423,3 +191,247 @@ def _conversion_definitions(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _unknown_field(key: str) -> str:
     return f"unknown conversion field {key!r}; known fields: {', '.join(CONVERSION_FIELDS)}"
+
+
+def check_advertiser_id(setting: str, value: str) -> None:
+    """A numeric DSP advertiser ID, not an entity ID; raises SettingError naming `setting`."""
+    if value.upper().startswith("ENTITY"):
+        raise SettingError(
+            setting, "looks like a DSP entity ID; use the numeric DSP advertiser ID instead"
+        )
+    if not _NUMERIC_ID.match(value):
+        raise SettingError(setting, f"must be a numeric DSP advertiser ID, got {value!r}")
+
+
+TEXT = Kind(th.StringType(), _text)
+BOOLEAN = Kind(th.BooleanType(), _boolean)
+SECONDS = Kind(th.NumberType(), _seconds)
+URL = Kind(th.StringType(), _url)
+ADVERTISER_ID = Kind(th.StringType(), _advertiser_id)
+PROFILE_ID = Kind(th.StringType(), _profile_id)
+MAPPING = Kind(
+    th.ObjectType(additional_properties=th.StringType), _per_conversion_field(_property_path)
+)
+DEFAULTS = Kind(th.ObjectType(additional_properties=th.AnyType()), _per_conversion_field(_constant))
+DEFINITIONS = Kind(th.ObjectType(additional_properties=th.AnyType()), _conversion_definitions)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the JSON schema says of a setting besides its name and default."""
+
+    kind: Kind
+    description: str
+    secret: bool = False
+
+
+def setting(kind: Kind, description: str, *, default: Any = None, secret: bool = False) -> Any:
+    """Declare a setting as a field of `Settings` (its title is made from its name)."""
+    metadata = {"setting": Declared(kind, description, secret)}
+    if isinstance(default, dict):  # a fresh one per instance
+        return field(default_factory=lambda: dict(default), repr=not secret, metadata=metadata)
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+def _default(declared: Field[Any]) -> Any:
+    if declared.default_factory is not MISSING:
+        return declared.default_factory()
+    return declared.default
+
+
+# --- the settings ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Checked, typed settings; built once at start-up by `from_config`."""
+
+    client_id: str | None = setting(
+        TEXT, "Login with Amazon (LwA) client ID of your Amazon Ads API application."
+    )
+    client_secret: str | None = setting(TEXT, "Login with Amazon client secret.", secret=True)
+    refresh_token: str | None = setting(
+        TEXT,
+        "LwA refresh token (Atzr|...); the target exchanges it for access tokens.",
+        secret=True,
+    )
+    region: str = setting(
+        _choice(tuple(API_HOSTS)),
+        "Amazon Ads region: selects the API host and the LwA token host.",
+        default="NA",
+    )
+    api: str = setting(
+        _choice(APIS),
+        "dsp: DSP Conversions API (100 events per request, one source); "
+        "events: Amazon Ads Events API (500 events per request).",
+        default="dsp",
+    )
+    advertiser_id: str | None = setting(
+        ADVERTISER_ID,
+        "DSP advertiser ID (numeric; not the entity ID). Default for records without advertiserId.",
+    )
+    profile_id: str | None = setting(
+        PROFILE_ID, "Profile ID sent as Amazon-Advertising-API-Scope (dsp)."
+    )
+    source: str = setting(
+        _choice(SOURCES),
+        "Conversion source for records that do not carry one.",
+        default="SERVER_TO_SERVER",
+    )
+    mapping: Mapping[str, str] = setting(
+        MAPPING,
+        "Conversion field -> record property path (dotted for nested objects); overrides the "
+        "default column names.",
+        default={},
+    )
+    defaults: Mapping[str, Any] = setting(
+        DEFAULTS,
+        "Conversion field -> constant used when a record has no value, e.g. "
+        '{"countryCode": "US", "currency": "USD"}.',
+        default={},
+    )
+    conversion_definitions: Mapping[str, Any] = setting(
+        DEFINITIONS,
+        "dsp: conversion name or type -> conversionDefinitionId, or -> "
+        "{advertiser ID: conversionDefinitionId}.",
+        default={},
+    )
+    create_missing_definitions: bool = setting(
+        BOOLEAN,
+        "dsp: create a conversion definition for a name that has none.",
+        default=False,
+    )
+    user_identifier_type: str | None = setting(
+        _choice(MATCH_KEY_TYPES),
+        "Match-key type of userIdentifier when it cannot be inferred "
+        "(a 64-hex hash could be an email or a phone).",
+    )
+    dry_run: bool = setting(
+        BOOLEAN,
+        "Build and validate every request and write it to dry_run_path; send nothing. "
+        "No credentials needed.",
+        default=False,
+    )
+    dry_run_path: str = setting(
+        TEXT,
+        "Where dry_run writes the requests, one JSON object per line.",
+        default="dry-run-requests.jsonl",
+    )
+    rejects_path: str = setting(
+        TEXT,
+        "Every record refused for good is appended here with its reasons.",
+        default="rejects.jsonl",
+    )
+    report_path: str | None = setting(
+        TEXT, "When set, a JSON run report is written there at the end."
+    )
+    max_concurrent_requests: int = setting(
+        _integer(1, 256),
+        "Upper bound on requests in flight.",
+        default=32,
+    )
+    # worker_processes, api_url and auth_url default by machine or region (`from_config`).
+    worker_processes: int = setting(
+        _integer(0, MAX_WORKER_PROCESSES),
+        "Processes that convert, hash and encode records in parallel with the one that reads "
+        "input and uploads. Default: the number of CPUs, at most 4 (0 on one CPU); 0 does all "
+        "the work in one process.",
+    )
+    max_retries: int = setting(
+        _integer(0, 100),
+        "Retries of one request on 429, 5xx, timeouts and connection errors.",
+        default=5,
+    )
+    request_timeout: float = setting(SECONDS, "Per-request timeout in seconds.", default=60.0)
+    api_url: str = setting(URL, "Overrides the API host of the region (sandbox, proxies, tests).")
+    auth_url: str = setting(URL, "Overrides the LwA token endpoint of the region (tests).")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Check every setting; raise SettingError naming the first bad one."""
+        values: dict[str, Any] = {}
+        for declared in fields(cls):
+            raw = config.get(declared.name)
+            value = (
+                None if raw is None else declared.metadata["setting"].kind.read(declared.name, raw)
+            )
+            values[declared.name] = _default(declared) if value is None else value
+        if not values["dry_run"]:
+            for name in ("client_id", "client_secret", "refresh_token"):
+                if not values[name]:
+                    raise SettingError(
+                        name, "is required (or set dry_run: true to run without credentials)"
+                    )
+        # Defaults that depend on other settings or on the machine.
+        region = values["region"]
+        values["api_url"] = values["api_url"] or API_HOSTS[region]
+        values["auth_url"] = values["auth_url"] or TOKEN_URLS[region]
+        if values["worker_processes"] is None:
+            values["worker_processes"] = default_worker_processes()
+        return cls(**values)
+
+    def endpoint(self) -> Endpoint:
+        """Where requests go and whose app sends them (a dry run may have no client ID)."""
+        return Endpoint(self.api_url, self.client_id or "<client_id>", self.profile_id)
+
+    def conversion(self) -> ConversionSettings:
+        """What converting a record needs (and nothing secret): sent to worker processes."""
+        return ConversionSettings(
+            api=self.api,
+            region=self.region,
+            mapping=dict(self.mapping),
+            defaults=dict(self.defaults),
+            source=self.source,
+            advertiser_id=self.advertiser_id,
+            user_identifier_type=self.user_identifier_type,
+        )
+
+
+def settings_in_environment(prefix: str, dotenv_path: str | None) -> dict[str, str]:
+    """Settings set as environment variables (`prefix` + the name in capitals) or in a .env
+    file (the environment wins), as text: `Settings.from_config` reads each as its kind."""
+    found = dict(dotenv_values(dotenv_path)) if dotenv_path else {}
+    found.update(os.environ)
+    names = {prefix + declared.name.upper(): declared.name for declared in fields(Settings)}
+    return {
+        names[variable]: value
+        for variable, value in found.items()
+        if variable in names and value is not None
+    }
+
+
+def default_worker_processes() -> int:
+    """One per CPU, up to 4; none on a single CPU, where they would only add overhead."""
+    cpus = os.cpu_count() or 1
+    return min(cpus, 4) if cpus > 1 else 0
+
+
+def _title(name: str) -> str:
+    """`max_retries` -> "Max Retries", `api_url` -> "API URL"."""
+    words = [_ACRONYMS.get(word, word.capitalize()) for word in name.split("_")]
+    return " ".join(words)
+
+
+_ACRONYMS = {"api": "API", "id": "ID", "url": "URL"}
+
+
+def _json_schema() -> dict[str, Any]:
+    properties = []
+    for declared in fields(Settings):
+        about: Declared = declared.metadata["setting"]
+        default = _default(declared)
+        properties.append(
+            th.Property(
+                declared.name,
+                about.kind.schema,
+                secret=about.secret or None,
+                default=default if isinstance(default, (str, bool, int, float)) else None,
+                allowed_values=list(about.kind.allowed_values or []) or None,
+                title=_title(declared.name),
+                description=about.description,
+            )
+        )
+    return th.PropertiesList(*properties).to_dict()
+
+
+CONFIG_SCHEMA = _json_schema()

@@ -1,73 +1,63 @@
-"""The SDK sink: validates each record against its stream's schema and hands it to the run."""
+"""The SDK sink: one per stream. Records of streams without stream maps are converted from
+their input lines (see reader.py); the SDK hands this sink the records it maps or flattens."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.sinks import RecordSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_amazon_dsp_conversions.errors import Problem
-from target_amazon_dsp_conversions.record_checks import (
-    compile_schema,
-    missing_key_properties,
-    null_keys_problem,
-    schema_problem,
-)
+from target_amazon_dsp_conversions.converter import Stream, StreamSpec
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
 
 class ConversionSink(RecordSink):
-    """One per stream; batching happens in the run, across streams, per advertiser and source."""
+    """Hands records to the run: every stream feeds the same batches and STATE ledger."""
 
     def __init__(self, target: Any, *args: Any, **kwargs: Any) -> None:
-        """Keep the target's run: every stream feeds the same batches and STATE ledger."""
-        self.run = target.run
+        """Keep the target's run."""
+        self._run = target.run
         super().__init__(target, *args, **kwargs)
 
     def setup(self) -> None:
-        """Compile the stream's schema once."""
-        self._schema_problem: Problem | None = None
-        self._check = compile_schema(self.schema) if self.validate_schema else None
-        if self.validate_schema and self._check is None:
+        """Compile the stream's checks once."""
+        # The conversion reads times in every form itself; without `format` in the schema the
+        # SDK leaves values as the tap sent them, as the worker processes see them.
+        self.schema = _without_formats(self.schema)
+        self.stream = Stream.compile(self.stream_name, self.spec)
+        if self.validate_schema and self.stream.check is None:
             logger.warning(
                 "Stream %r: schema not usable for validation; not validating", self.stream_name
             )
 
     @property
-    def validates(self) -> bool:
-        """Records are checked against the schema (it is wanted and could be compiled)."""
-        return self._check is not None
+    def spec(self) -> StreamSpec:
+        """The stream as the converters check its records."""
+        return StreamSpec(self.schema if self.validate_schema else None, tuple(self.key_properties))
 
-    def _validate_and_parse(self, record: dict) -> dict:
-        """Check against the schema; a mismatch rejects the record instead of failing the run.
-
-        The SDK's own step also parses date-times; the run does that itself, for every form.
-        """
-        check = self._check
-        self._schema_problem = schema_problem(check, record) if check is not None else None
-        return record
-
-    def _singer_validate_message(self, record: dict) -> None:
-        keys = self.key_properties
-        if not keys:
-            return
-        missing = missing_key_properties(keys, record)
-        if missing:
-            # The Singer spec requires key properties; the run stops, as the SDK does, but
-            # with a line that says what is wrong.
-            raise MissingKeyPropertiesError(
-                f"a RECORD of stream '{self.stream_name}' lacks its key properties "
-                f"{', '.join(missing)}; the dedupe ID is derived from them"
-            )
-        if self._schema_problem is None:
-            self._schema_problem = null_keys_problem(keys, record)
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """None: the conversion checks each record against the schema itself, alike in every
+        process, and rejects a mismatch instead of stopping the run."""
+        return None
 
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
-        """Map, check and queue the record (or reject it)."""
-        if self._schema_problem is not None:
-            self.run.reject_unreadable(self.stream_name, record, self._schema_problem)
-        else:
-            self.run.process(self.stream_name, record, self.key_properties)
+        """Convert the record and settle it (queued, or rejected with its reasons)."""
+        self._run.process(self.stream, record)
+
+
+def _without_formats(schema: Any) -> Any:
+    """The schema without `format` keywords (a property named "format" stays)."""
+    if isinstance(schema, list):
+        return [_without_formats(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            result[key] = {name: _without_formats(v) for name, v in value.items()}
+        elif key != "format":
+            result[key] = _without_formats(value)
+    return result

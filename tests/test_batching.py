@@ -6,7 +6,7 @@ from target_amazon_dsp_conversions.batching import Batcher, PendingEvent
 
 
 def _event(n: int, size: int = 10) -> PendingEvent:
-    return PendingEvent(n, "s", {}, f"id-{n}", b"x" * size)
+    return PendingEvent(n, "s", b"{}", f"id-{n}", b"x" * size)
 
 
 def test_adding_events_in_a_row_batches_as_adding_them_one_by_one() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.apis.dsp import RULES as DSP
-from target_amazon_dsp_conversions.apis.events import RULES as EVENTS
+from target_amazon_dsp_conversions.amazon_fields import DSP_RULES as DSP
+from target_amazon_dsp_conversions.amazon_fields import EVENTS_RULES as EVENTS
+from target_amazon_dsp_conversions.amazon_fields import ApiRules
 from target_amazon_dsp_conversions.conversion import (
-    ApiRules,
     Conversion,
     build_conversion,
     dedupe_seed,

@@ -4,13 +4,45 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
-from target_amazon_dsp_conversions.apis.dsp import DspApi
+from target_amazon_dsp_conversions.apis.base import Endpoint
+from target_amazon_dsp_conversions.apis.dsp import DefinitionKinds, DspApi
+from target_amazon_dsp_conversions.apis.dsp_definitions import DefinitionResolver
 from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.identity import sha256_hex
 from tests.openapi_schemas import request_errors
 
 API = DspApi()
+
+
+class ListedDefinitions:
+    """The definitions calls, answered from a list (as `DefinitionCalls` would)."""
+
+    def __init__(self, *definitions: dict[str, Any]) -> None:
+        self.definitions = list(definitions)
+
+    def list_all(self, advertiser: str) -> list[dict[str, Any]]:
+        return self.definitions
+
+    def create(self, definition: dict[str, Any], advertiser: str) -> Any:
+        raise AssertionError("nothing is created here")
+
+
+def event_bytes(c: Conversion, *listed: dict[str, Any]) -> bytes:
+    """The event as the run sends it: encoded, then completed with its resolved definition
+    (looked up in `listed`; without any, as in a dry run)."""
+    calls = ListedDefinitions(*listed) if listed else None
+    kinds = DefinitionKinds(
+        DefinitionResolver(configured={}, create_missing=False, calls=calls)  # type: ignore[arg-type]
+    )
+    encoded = API.encode(c)
+    return kinds.resolve(encoded.definition).complete(encoded.body, encoded.purchase_fields)
+
+
+def event_of(c: Conversion, *listed: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(event_bytes(c, *listed))
+    return event
 
 
 def conversion(**overrides: object) -> Conversion:
@@ -33,19 +65,17 @@ def conversion(**overrides: object) -> Conversion:
 
 
 def body_of(*conversions: Conversion) -> dict[str, object]:
-    encoded = [json.dumps(API.event_payload(c)).encode() for c in conversions]
+    encoded = [event_bytes(c) for c in conversions]
     request = API.build_request(
         ("1234567890", "SERVER_TO_SERVER"),
         encoded,
-        api_url="https://advertising-api.amazon.com",
-        client_id="client",
-        profile_id="333",
+        Endpoint("https://advertising-api.amazon.com", "client", "333"),
     )
     return json.loads(request.body)
 
 
 def test_event_payload_matches_amazons_field_names() -> None:
-    event = API.event_payload(conversion(limited_data_use=True))
+    event = event_of(conversion(limited_data_use=True))
     assert event == {
         "conversionDefinitionId": "cd-0001",
         "name": "store_purchase",
@@ -64,7 +94,15 @@ def test_event_payload_matches_amazons_field_names() -> None:
 
 
 def test_units_sold_only_for_purchases() -> None:
-    assert "unitsSold" not in API.event_payload(conversion(conversion_type="SIGN_UP"))
+    assert "unitsSold" not in event_of(conversion(conversion_type="SIGN_UP"))
+
+
+def test_without_a_conversion_type_the_definitions_type_decides_on_units_sold() -> None:
+    untyped = conversion(conversion_type=None)
+    listed = {"conversionDefinitionId": "cd-0001", "conversionType": "SIGN_UP"}
+    assert "unitsSold" not in event_of(untyped, listed)
+    assert event_of(untyped, {**listed, "conversionType": "OFF_AMAZON_PURCHASES"})["unitsSold"] == 2
+    assert event_of(untyped)["unitsSold"] == 2  # a type nobody knows: left to Amazon
 
 
 def test_request_body_validates_against_amazons_schema() -> None:
@@ -77,9 +115,7 @@ def test_request_headers_and_url() -> None:
     request = API.build_request(
         ("1234567890", "AMAZON_AD_TAG"),
         [b"{}"],
-        api_url="https://advertising-api-eu.amazon.com",
-        client_id="amzn1.application-oa2-client.x",
-        profile_id=None,
+        Endpoint("https://advertising-api-eu.amazon.com", "amzn1.application-oa2-client.x", None),
     )
     assert request.url == (
         "https://advertising-api-eu.amazon.com/accounts/1234567890/dsp/"

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.apis.events import PARTNER, RULES, EventsApi
+from target_amazon_dsp_conversions.amazon_fields import EVENTS_RULES as RULES
+from target_amazon_dsp_conversions.apis.base import Endpoint
+from target_amazon_dsp_conversions.apis.events import PARTNER, EventsApi
 from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.errors import Problem, Rejected
 from target_amazon_dsp_conversions.mapping import RecordMapping
@@ -328,9 +330,11 @@ def test_request_shape_and_headers() -> None:
     request = api.build_request(
         ("1234567890", "SERVER_TO_SERVER"),
         encoded,
-        api_url="https://advertising-api-eu.amazon.com",
-        client_id="amzn1.application-oa2-client.abc",
-        profile_id="3333333333",
+        Endpoint(
+            "https://advertising-api-eu.amazon.com",
+            "amzn1.application-oa2-client.abc",
+            "3333333333",
+        ),
     )
 
     assert request.method == "POST"
@@ -349,7 +353,7 @@ def test_request_shape_and_headers() -> None:
 def test_limits_are_the_events_apis() -> None:
     api = EventsApi()
     assert api.name == "events"
-    assert api.max_events_per_request == 500
+    assert api.rules.max_events_per_request == 500
     assert RULES.max_match_keys == 15
     assert RULES.max_event_age == timedelta(days=21)
 

@@ -40,7 +40,9 @@ def _by_phonenumbers(value: str, country: str | None) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return ""
-    if not phonenumbers.is_possible_number(number):
+    # A complete number of its country; a local-only one (no area code) cannot match.
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
         return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
@@ -166,15 +168,33 @@ def test_rejected_record_still_lists_every_problem():
     assert codes == ["EVENT_TOO_OLD", "INVALID_CURRENCY", "INVALID_NUMBER"]
 
 
-def test_dsp_event_bytes_are_the_encoded_payload() -> None:
-    """encode_event writes JSON by hand; it must equal encoding event_payload's dict."""
+def test_dsp_event_bytes_are_the_payload_amazon_reads() -> None:
+    """DspApi.encode writes JSON by hand; it must read back as the event, escapes and all."""
     import json
     from decimal import Decimal
 
-    from target_amazon_dsp_conversions.apis.dsp import DspApi
     from target_amazon_dsp_conversions.conversion import Conversion
+    from tests.test_dsp_payload import event_bytes
 
-    api = DspApi()
+    def reference(c: Conversion) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "conversionDefinitionId": c.definition_id,
+            "name": c.name,
+            "timestamp": c.event_time,
+            "countryCode": c.country_code,
+            "matchKeys": [{"type": t, "values": [v]} for t, v in c.match_keys],
+            "clientDedupeId": c.dedupe_id,
+        }
+        if c.value is not None:
+            event["value"] = float(c.value)
+        if c.currency is not None:
+            event["currencyCode"] = c.currency
+        if c.units_sold is not None and c.conversion_type in (None, "OFF_AMAZON_PURCHASES"):
+            event["unitsSold"] = c.units_sold
+        if c.limited_data_use:
+            event["dataProcessingOptions"] = "LIMITED_DATA_USE"
+        return event
+
     base: dict[str, Any] = {
         "event_time": "2026-11-22T12:00:00Z",
         "conversion_type": "OFF_AMAZON_PURCHASES",
@@ -191,16 +211,14 @@ def test_dsp_event_bytes_are_the_encoded_payload() -> None:
         {"value": Decimal("129.99"), "currency": "USD", "units_sold": 2},
         {"value": Decimal("-0.50"), "units_sold": 3, "conversion_type": "SIGN_UP"},
         {"value": Decimal("9999999999999.99"), "limited_data_use": True, "units_sold": 1},
-        {"definition_id": None, "conversion_type": None, "units_sold": 5},
+        {"definition_id": 'cd "2" \\', "conversion_type": None, "units_sold": 5},
         {"name": 'Kauf "Ä" \\ \u2028 \x01 😀', "dedupe_id": "ß\n", "match_keys": []},
         {"value": Decimal("0.00"), "match_keys": [("MAID", "abc-123")]},
     ]
     for overrides in variants:
         conversion = Conversion(**{**base, **overrides})
-        expected = json.dumps(
-            api.event_payload(conversion), separators=(",", ":"), ensure_ascii=False
-        ).encode()
-        assert api.encode_event(conversion) == expected
+        encoded = event_bytes(conversion)
+        assert json.loads(encoded) == reference(conversion)
 
 
 def test_dedupe_seed_of_text_keys_is_the_json_encoding() -> None:

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from target_amazon_dsp_conversions.converter import Stream, StreamSpec
 from target_amazon_dsp_conversions.errors import Rejected
-from target_amazon_dsp_conversions.pipeline import Run
+from target_amazon_dsp_conversions.run import Run
 from target_amazon_dsp_conversions.settings import Settings
 from tests.conftest import run_target
 from tests.emulator import AmazonAdsEmulator
@@ -169,13 +170,17 @@ def test_pipeline_settles_every_hostile_record_without_crashing(api: str, tmp_pa
     run = make_run(tmp_path, api)
     stats = run.stats
     seen: list[dict[str, Any]] = []
+    streams = {
+        keyed: Stream.compile("conversions", StreamSpec(None, ("order_id",) if keyed else ()))
+        for keyed in (True, False)
+    }
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(record=records, keyed=st.booleans())
     def check(record: dict[str, Any], keyed: bool) -> None:
         seen.append(_jsonable(record))
         read, rejected = stats.records_read, stats.records_rejected
-        run.process("conversions", record, ["order_id"] if keyed else [])
+        run.process(streams[keyed and "order_id" in record], record)
         assert stats.records_read == read + 1
         assert stats.records_rejected in (rejected, rejected + 1)
 

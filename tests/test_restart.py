@@ -80,8 +80,9 @@ class LiveRun:
                 self._lines.put(json.loads(line))
         self._lines.put(None)
 
-    def feed(self, messages: list[dict[str, Any]], *, close: bool = True) -> None:
-        """Write messages to stdin from a thread (a pipe can hold only so much)."""
+    def feed(self, messages: list[dict[str, Any]], *, close: bool = True) -> threading.Thread:
+        """Write messages to stdin from a thread (a pipe can hold only so much); join the
+        thread before writing more yourself."""
 
         def write() -> None:
             assert self.process.stdin is not None
@@ -94,7 +95,9 @@ class LiveRun:
             except (BrokenPipeError, ValueError, OSError):
                 pass  # the target was stopped while we were still writing
 
-        threading.Thread(target=write, daemon=True).start()
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        return writer
 
     def wait_for_state(self, at_least: int, timeout: float = 60) -> Any:
         """Block until a STATE covering `at_least` records comes out."""

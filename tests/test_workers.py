@@ -14,15 +14,16 @@ from typing import Any
 import psutil
 import pytest
 
-from target_amazon_dsp_conversions.apis.dsp import DspApi, with_definition
-from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
-from target_amazon_dsp_conversions.mapping import RecordMapping
-from target_amazon_dsp_conversions.workers import (
-    LineConverter,
-    WorkerPool,
-    WorkerSettings,
+from target_amazon_dsp_conversions.converter import (
+    ConversionSettings,
+    Converted,
+    Converter,
+    Refused,
+    Stream,
+    StreamSpec,
     split_lines,
 )
+from target_amazon_dsp_conversions.workers import WorkerPool
 from tests.conftest import SEED_SCHEMA, TargetRun, run_target
 from tests.emulator import AmazonAdsEmulator
 from tests.test_restart import LiveRun, assert_accounted, dedupe_id, tap
@@ -237,10 +238,11 @@ def test_a_worker_that_dies_loses_nothing(emulator: AmazonAdsEmulator, tmp_path:
     emulator.faults.latency_seconds = 0.02
     live = LiveRun(emulator.target_config(worker_processes=2, max_concurrent_requests=2), tmp_path)
     messages = tap(records, state_every=500)
-    live.feed(messages[: len(messages) // 2], close=False)
+    writer = live.feed(messages[: len(messages) // 2], close=False)
     workers = _workers_of(psutil.Process(live.process.pid))
     live.wait_for_state(at_least=500)
     workers[0].kill()
+    writer.join()  # the first half is written before the rest: one writer at a time
     assert live.process.stdin is not None
     for message in messages[len(messages) // 2 :]:
         live.process.stdin.write(json.dumps(message) + "\n")
@@ -281,7 +283,7 @@ def _running(process: psutil.Process) -> bool:
         return False
 
 
-SETTINGS = WorkerSettings(
+SETTINGS = ConversionSettings(
     api="dsp",
     region="NA",
     mapping={},
@@ -290,6 +292,7 @@ SETTINGS = WorkerSettings(
     advertiser_id="1234567890",
     user_identifier_type=None,
 )
+ORDERS = {"orders": StreamSpec(ORDERS_SCHEMA, ("order_id",))}
 
 
 def test_a_dead_worker_breaks_the_pool_and_its_block_comes_back_unconverted() -> None:
@@ -299,14 +302,14 @@ def test_a_dead_worker_breaks_the_pool_and_its_block_comes_back_unconverted() ->
         while not pool.has_free_worker:  # until the worker said it is ready
             assert time.monotonic() < deadline, "the worker never became ready"
             time.sleep(0.01)
-        pool.set_streams({"orders": (ORDERS_SCHEMA, ("order_id",))})
+        pool.set_streams(ORDERS)
         block = "".join(
             json.dumps({"type": "RECORD", "stream": "orders", "record": order(i * 40)}) + "\n"
             for i in range(10)
         ).encode()
         pool.send(block)
         received, converted = pool.receive()
-        assert received == block and converted is not None and None not in converted[0]
+        assert received == block and converted is not None and None not in converted
 
         (worker,) = _workers_of(psutil.Process(), count=1)
         worker.kill()
@@ -319,10 +322,9 @@ def test_a_dead_worker_breaks_the_pool_and_its_block_comes_back_unconverted() ->
         pool.close(wait=False)
 
 
-def test_a_block_is_converted_as_the_main_process_would() -> None:
-    """Unit level: each line's result equals what the one-process path computes."""
-    converter = LineConverter(SETTINGS)
-    converter.set_streams({"orders": (ORDERS_SCHEMA, ("order_id",))})
+def test_a_worker_converts_a_block_as_the_main_process_does() -> None:
+    """Unit level: a worker's results equal the main process's `Converter.convert_block`,
+    and each line's result equals `Converter.convert` of its record."""
     lines = [
         json.dumps({"type": "RECORD", "stream": "orders", "record": order(i)}) for i in range(40)
     ]
@@ -333,49 +335,44 @@ def test_a_block_is_converted_as_the_main_process_would() -> None:
         '{"type": "RECORD", "stream": "orders", "record": {"order_id": "\\ud800"}}',
         "not json",
         "",
+        '{"type": "RECORD", "stream": "orders", "record": [1]}',
         json.dumps({"type": "SCHEMA", "stream": "orders", "schema": {}, "key_properties": []}),
         json.dumps({"type": "RECORD", "stream": "orders", "record": order(0)}),
     ]
     block = "\n".join(lines).encode()
     assert len(split_lines(block)) == len(lines)
-    results, kinds = converter.convert_block(block)
+    converter = Converter(SETTINGS)
+    converter.set_streams(ORDERS)
+    results = converter.convert_block(block)
 
     assert len(results) == len(lines)
-    assert len(kinds) < 5, "what events have in common is sent once per block"
-    # Everything but records of known streams is left to the main process, and so is all
-    # that follows a SCHEMA.
-    assert results[40:] == [None] * 8
-    api = DspApi()
-    mapping = RecordMapping({}, {})
+    # Only records of known streams are converted (a record that is no object is refused);
+    # whatever follows a SCHEMA is left to the reader.
+    assert results[40:46] == [None] * 6
+    assert results[46] == Refused("orders", (results[46].problems[0],))  # type: ignore[union-attr]
+    assert results[47:] == [None, None]
+    kinds = {result.kind for result in results if isinstance(result, Converted)}
+    assert len(kinds) < 6, "what events have in common is shared"
     decode = json.JSONDecoder(parse_float=Decimal).decode
     now = datetime.now(timezone.utc)
+    stream = Stream.compile("orders", ORDERS["orders"])
     for i, result in enumerate(results[:40]):
         record = decode(lines[i])["record"]
         record.pop("_sdc_extracted_at")
-        variant = i % 40
-        if variant == 8:  # a unitsSold without a type: the definition decides
-            assert result is None
-            continue
-        assert result is not None
-        if variant in (1, 2, 3, 4, 10):
-            stream, problems = result
-            assert stream == "orders" and problems
-            continue
-        dedupe, fields, index = result
-        stream, key, key_types, definition_key = kinds[index]
-        conversion = build_conversion(
-            mapping.extract(record),
-            rules=api.rules,
-            default_source="SERVER_TO_SERVER",
-            default_advertiser_id="1234567890",
-            user_identifier_type=None,
-            dedupe_seed=dedupe_seed("orders", record, ["order_id"]),
-            now=now,
-        )
-        conversion.definition_id = "cd-x"
-        assert with_definition("cd-x", fields) == api.encode_event(conversion)
-        assert dedupe == conversion.dedupe_id
-        assert key == api.batch_key(conversion)
-        assert key_types == tuple(t for t, _ in conversion.match_keys)
-        assert stream == "orders"
-        assert definition_key is not None and definition_key[2] == conversion.name
+        expected = converter.convert(stream, record, now)
+        if i % 40 in (1, 2, 3, 4, 10):
+            assert isinstance(result, Refused) and result.stream == "orders" and result.problems
+        assert result == expected
+
+    pool = WorkerPool(1, SETTINGS)
+    try:
+        deadline = time.monotonic() + 30
+        while not pool.has_free_worker:
+            assert time.monotonic() < deadline, "the worker never became ready"
+            time.sleep(0.01)
+        pool.set_streams(ORDERS)
+        pool.send(block)
+        _, from_worker = pool.receive()
+    finally:
+        pool.close(wait=False)
+    assert from_worker == results

@@ -1,14 +1,30 @@
-"""What the rest of the target needs from an API: rules, payloads, requests, and 207 reading."""
+"""What the rest of the target needs from an API: its rules, how a conversion becomes its event,
+how the events of a kind are completed, requests, and how its answers are read."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
+from target_amazon_dsp_conversions.amazon_fields import ApiRules
+from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.errors import Problem
+
+if TYPE_CHECKING:
+    from target_amazon_dsp_conversions.settings import Settings
+
+# Events that may share a request: (advertiser ID, source).
+BatchKey = tuple[str, str]
+
+
+class Endpoint(NamedTuple):
+    """Where requests go and whose app sends them (`Settings.endpoint`)."""
+
+    api_url: str
+    client_id: str
+    profile_id: str | None  # DSP: the profile scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,37 +38,86 @@ class OutgoingRequest:
     item_count: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What the target needs of an answer: its status and its JSON body (None if it has none)."""
+
+    status: int
+    body: Any
+
+
+class Transport(Protocol):
+    """Sends one request; returns the final answer or raises DeliveryError."""
+
+    def send(self, request: OutgoingRequest) -> Response:
+        """Send with whatever retries the transport does."""
+        ...
+
+
+class DefinitionQuery(NamedTuple):
+    """What selects a DSP conversion definition (SPEC §2 `conversion_definitions`)."""
+
+    advertiser_id: str
+    source: str
+    name: str
+    conversion_type: str | None  # Amazon's enum, when the record says it
+    type_as_given: str | None  # the record's own word for it, a key of the setting too
+    definition_id: str | None  # the record's own conversionDefinitionId
+
+
+class EncodedEvent(NamedTuple):
+    """A conversion in its API's JSON, but for what its kind resolves (see `ResolvedKind`)."""
+
+    batch_key: BatchKey
+    body: bytes
+    # Fields Amazon takes for purchases only, kept apart while the conversion type is not
+    # known yet (a DSP record without one: its definition's type decides); else b"".
+    purchase_fields: bytes
+    definition: DefinitionQuery | None  # DSP: the definition to resolve; else None
+
+
+class ResolvedKind(NamedTuple):
+    """What completes the events of one kind: the JSON before and after their body."""
+
+    head: bytes
+    tail: bytes
+    sends_purchase_fields: bool
+
+    def complete(self, body: bytes, purchase_fields: bytes) -> bytes:
+        """The event as it is sent."""
+        if purchase_fields and self.sends_purchase_fields:
+            return self.head + body + purchase_fields + self.tail
+        return self.head + body + self.tail
+
+
+class KindResolver(Protocol):
+    """Resolves what events of a kind need from outside the record (DSP: their definition)."""
+
+    def resolve(self, definition: DefinitionQuery | None) -> ResolvedKind:
+        """The kind's completion; raises Rejected when its events cannot be sent."""
+        ...
+
+
 # Per item of a request, in request order: None when Amazon accepted it, else its problems.
 ItemResults = list[list[Problem] | None]
 
 
 class ConversionApi(Protocol):
-    """An Amazon conversions API as the delivery code sees it."""
+    """An Amazon conversions API as the converter and the delivery code see it."""
 
     name: str
     rules: ApiRules
-    max_events_per_request: int
 
-    def batch_key(self, conversion: Conversion) -> tuple[str, str]:
-        """Events that may share a request have the same key: (advertiser, source)."""
-        ...
-
-    def event_payload(self, conversion: Conversion) -> dict[str, Any]:
+    def encode(self, conversion: Conversion) -> EncodedEvent:
         """The event as this API takes it; raises Rejected for API-specific problems."""
         ...
 
-    def encode_event(self, conversion: Conversion) -> bytes:
-        """`event_payload` as compact UTF-8 JSON, the form requests are assembled from."""
+    def kind_resolver(self, settings: Settings, lookups: Transport | None) -> KindResolver:
+        """How this run completes events; `lookups` is None when nothing may be looked up."""
         ...
 
     def build_request(
-        self,
-        key: tuple[str, str],
-        encoded_events: list[bytes],
-        *,
-        api_url: str,
-        client_id: str,
-        profile_id: str | None,
+        self, key: BatchKey, encoded_events: list[bytes], endpoint: Endpoint
     ) -> OutgoingRequest:
         """One upload request for events already encoded as JSON."""
         ...
@@ -64,6 +129,14 @@ class ConversionApi(Protocol):
     def read_error(self, status: int, body: Any) -> Problem:
         """The problem a non-2xx response states, for the rejects file."""
         ...
+
+
+def purchase_fields_sent(conversion_type: str | None) -> bool | None:
+    """Whether the fields Amazon takes for purchases only go with a conversion of this type
+    (None: the type is not known yet)."""
+    if conversion_type is None:
+        return None
+    return conversion_type == "OFF_AMAZON_PURCHASES"
 
 
 def _encoder() -> Callable[[Any], str]:
@@ -114,3 +187,8 @@ def http_problem(status: int, code: str | None, message: str | None) -> Problem:
     if message:
         text += f": {message}"
     return Problem(f"HTTP_{status}", text[:1000], None)
+
+
+def json_request(url: str, headers: dict[str, str], body: Any) -> OutgoingRequest:
+    """A POST of a JSON body (definition calls, the connection check)."""
+    return OutgoingRequest("POST", url, headers, json.dumps(body).encode())

@@ -5,38 +5,30 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_amazon_dsp_conversions.amazon_fields import (
     EVENT_SOURCES,
-    EVENTS_CONVERSION_TYPES,
-    EVENTS_CURRENCIES,
     EVENTS_MAX_CUSTOM_DATA,
-    EVENTS_MAX_EVENT_AGE,
-    EVENTS_MAX_EVENTS_PER_REQUEST,
-    EVENTS_MAX_MATCH_KEYS,
-    MAX_UNITS_SOLD_EVENTS,
+    EVENTS_RULES,
     SERVER_TO_SERVER,
 )
+from target_amazon_dsp_conversions.apis import base
 from target_amazon_dsp_conversions.apis.base import (
-    ItemResults,
-    OutgoingRequest,
     encode_json,
     error_items,
     http_problem,
     join_events,
+    purchase_fields_sent,
 )
-from target_amazon_dsp_conversions.conversion import ApiRules, Conversion
+from target_amazon_dsp_conversions.conversion import Conversion, enum_value
 from target_amazon_dsp_conversions.errors import Problem, reject
 
-RULES = ApiRules(
-    api="events",
-    max_event_age=EVENTS_MAX_EVENT_AGE,
-    currencies=EVENTS_CURRENCIES,
-    conversion_types=EVENTS_CONVERSION_TYPES,
-    max_match_keys=EVENTS_MAX_MATCH_KEYS,
-    max_units_sold=MAX_UNITS_SOLD_EVENTS,
-)
+if TYPE_CHECKING:
+    from target_amazon_dsp_conversions.settings import Settings
+
+# Events need nothing resolved: each is complete as encoded.
+_COMPLETE = base.ResolvedKind(b"", b"", sends_purchase_fields=False)
 PARTNER = "target_amazon_dsp_conversions"
 _DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _CUSTOM_TEXT = re.compile(r"^[A-Za-z0-9_]{1,256}$")
@@ -49,20 +41,25 @@ class EventsApi:
     """Amazon Ads API v1 `CreateEvent`."""
 
     name = "events"
-    rules = RULES
-    max_events_per_request = EVENTS_MAX_EVENTS_PER_REQUEST
+    rules = EVENTS_RULES
 
     def __init__(self, *, region: str = "NA") -> None:
         """EU advertisers must send consent with every event."""
         self._consent_required = region == "EU"
 
-    def batch_key(self, conversion: Conversion) -> tuple[str, str]:
-        """One advertiser per request (header); the source is always server-to-server."""
-        return (conversion.advertiser_id, conversion.source)
+    def encode(self, conversion: Conversion) -> base.EncodedEvent:
+        """`event_payload` as compact UTF-8 JSON; one advertiser per request (header), the
+        source is always server-to-server."""
+        body = encode_json(self.event_payload(conversion)).encode()
+        return base.EncodedEvent((conversion.advertiser_id, conversion.source), body, b"", None)
 
-    def encode_event(self, conversion: Conversion) -> bytes:
-        """`event_payload` as compact UTF-8 JSON."""
-        return encode_json(self.event_payload(conversion)).encode()
+    def kind_resolver(
+        self,
+        settings: Settings,  # noqa: ARG002
+        lookups: base.Transport | None,  # noqa: ARG002
+    ) -> EventKinds:
+        """Nothing to look up: Amazon creates event definitions from the events themselves."""
+        return EventKinds()
 
     def event_payload(self, conversion: Conversion) -> dict[str, Any]:
         """`EventCreate`."""
@@ -99,7 +96,7 @@ class EventsApi:
         if conversion.value is not None:
             event["value"] = float(conversion.value)
         # Amazon takes currency and units for purchases only (Segment sends them likewise).
-        if conversion.conversion_type == "OFF_AMAZON_PURCHASES":
+        if purchase_fields_sent(conversion.conversion_type):
             if conversion.currency is not None:
                 event["currencyCode"] = conversion.currency
             if conversion.units_sold is not None:
@@ -121,29 +118,27 @@ class EventsApi:
         return event
 
     def build_request(
-        self,
-        key: tuple[str, str],
-        encoded_events: list[bytes],
-        *,
-        api_url: str,
-        client_id: str,
-        profile_id: str | None,  # noqa: ARG002 - the Events API has no profile scope
-    ) -> OutgoingRequest:
-        """`CreateEventRequest`."""
+        self, key: base.BatchKey, encoded_events: list[bytes], endpoint: base.Endpoint
+    ) -> base.OutgoingRequest:
+        """`CreateEventRequest` (the Events API has no profile scope)."""
         headers = {
-            "Amazon-Ads-ClientId": client_id,
+            "Amazon-Ads-ClientId": endpoint.client_id,
             "Amazon-Ads-AccountId": key[0],
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
         body = join_events(b'{"events":[', encoded_events, b"]}")
-        return OutgoingRequest(
-            "POST", f"{api_url}/adsApi/v1/create/events", headers, body, len(encoded_events)
+        return base.OutgoingRequest(
+            "POST",
+            f"{endpoint.api_url}/adsApi/v1/create/events",
+            headers,
+            body,
+            len(encoded_events),
         )
 
-    def read_multi_status(self, body: Any, count: int) -> ItemResults:
+    def read_multi_status(self, body: Any, count: int) -> base.ItemResults:
         """`EventMultiStatusResponse`: `error[].index` counts from 0."""
-        results: ItemResults = [None] * count
+        results: base.ItemResults = [None] * count
         for index, item in error_items(body, 0, count):
             problems = [
                 Problem(
@@ -166,17 +161,24 @@ class EventsApi:
         return http_problem(status, body.get("code"), body.get("message"))
 
 
+class EventKinds:
+    """Events API events need nothing from outside the record."""
+
+    def resolve(self, definition: base.DefinitionQuery | None) -> base.ResolvedKind:  # noqa: ARG002
+        """Events are complete as encoded."""
+        return _COMPLETE
+
+
 def _event_source(raw: Any) -> str:
     if raw is None:
         return "OFFLINE"
-    source = str(raw).strip().upper()
-    if source not in EVENT_SOURCES:
-        raise reject(
-            "INVALID_EVENT_SOURCE",
-            f"eventSource must be one of {', '.join(sorted(EVENT_SOURCES))}",
-            "eventSource",
-        )
-    return source
+    return enum_value(
+        raw,
+        EVENT_SOURCES,
+        "INVALID_EVENT_SOURCE",
+        "eventSource",
+        lambda _: f"eventSource must be one of {', '.join(sorted(EVENT_SOURCES))}",
+    )
 
 
 def _data_set_name(raw: Any) -> str:

@@ -1,0 +1,245 @@
+"""DSP conversion definitions: which `conversionDefinitionId` a conversion is sent under.
+
+Order (SPEC §2): the record's own ID; the `conversion_definitions` setting (by name, then by
+conversion type as given, then by Amazon's enum); the advertiser's definitions listed through the
+API (all pages once per advertiser, matched by name and source); creation when allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from target_amazon_dsp_conversions.amazon_fields import DSP_DEFINITION_MEDIA_TYPE
+from target_amazon_dsp_conversions.apis.base import (
+    DefinitionQuery,
+    Endpoint,
+    OutgoingRequest,
+    Response,
+    json_request,
+)
+from target_amazon_dsp_conversions.errors import DeliveryError, reject
+
+logger = logging.getLogger("target-amazon-dsp-conversions.definitions")
+
+PAGE_SIZE = 100
+SOURCE_TYPES = {"SERVER_TO_SERVER": "OFFLINE", "AMAZON_AD_TAG": "WEBSITE"}
+
+
+class Definition(NamedTuple):
+    """A resolved conversion definition: its ID and, when known, its conversion type."""
+
+    id: str
+    conversion_type: str | None
+
+
+class DefinitionsUnavailableError(DeliveryError):
+    """Amazon answered a definitions call with an error status."""
+
+    def __init__(self, advertiser: str, answer: Response) -> None:
+        """Say which advertiser and what Amazon answered."""
+        self.status = answer.status
+        self.body = answer.body
+        message = answer.body.get("message") if isinstance(answer.body, dict) else None
+        super().__init__(
+            f"conversion definitions of advertiser {advertiser}: HTTP {answer.status} "
+            f"{message or ''}".rstrip()
+        )
+
+
+def dsp_headers(endpoint: Endpoint, advertiser: str, media_type: str) -> dict[str, str]:
+    """The headers of every DSP call, as Amazon's guides send them."""
+    headers = {
+        "Amazon-Advertising-API-ClientId": endpoint.client_id,
+        "Amazon-Ads-AccountId": advertiser,
+        "Content-Type": media_type,
+        "Accept": media_type,
+    }
+    if endpoint.profile_id:
+        headers["Amazon-Advertising-API-Scope"] = endpoint.profile_id
+    return headers
+
+
+class DefinitionCalls:
+    """The two calls of the definitions endpoint (list and create) for one sign-in."""
+
+    def __init__(self, send: Callable[[OutgoingRequest], Response], endpoint: Endpoint) -> None:
+        """`send` sends a request with the caller's auth and retries."""
+        self._send = send
+        self._endpoint = endpoint
+
+    def list_all(self, advertiser: str) -> list[dict[str, Any]]:
+        """Every definition of the advertiser: the list filters by ID only, so all pages are
+        read. Raises DefinitionsUnavailableError when Amazon answers with an error."""
+        found: list[dict[str, Any]] = []
+        page: dict[str, Any] = {"maxResults": PAGE_SIZE}
+        while True:
+            answer = self._call("/list", page, advertiser)
+            body = answer.body if isinstance(answer.body, dict) else {}
+            found.extend(d for d in body.get("conversionDefinitions") or [] if isinstance(d, dict))
+            if not body.get("nextToken"):
+                return found
+            page = {"maxResults": PAGE_SIZE, "nextToken": body["nextToken"]}
+
+    def create(self, definition: dict[str, Any], advertiser: str) -> Any:
+        """Create one definition; Amazon's answer body."""
+        return self._call("", [definition], advertiser).body
+
+    def _call(self, suffix: str, body: Any, advertiser: str) -> Response:
+        headers = dsp_headers(self._endpoint, advertiser, DSP_DEFINITION_MEDIA_TYPE)
+        url = f"{self._endpoint.api_url}/accounts/{advertiser}/dsp/conversionDefinitions{suffix}"
+        answer = self._send(json_request(url, headers, body))
+        if answer.status >= 300:  # noqa: PLR2004
+            raise DefinitionsUnavailableError(advertiser, answer)
+        return answer
+
+
+class DefinitionResolver:
+    """Looks definitions up (and creates them when allowed); keeps what it learns for the run."""
+
+    def __init__(
+        self,
+        *,
+        configured: Mapping[str, Any],
+        create_missing: bool,
+        calls: DefinitionCalls | None,
+    ) -> None:
+        """`calls` is None in a dry run: nothing is looked up or created."""
+        self._configured = configured
+        self._create_missing = create_missing
+        self._calls = calls
+        # advertiser -> definitions as Amazon lists them
+        self._listed: dict[str, list[dict[str, Any]]] = {}
+        self._warned: set[str] = set()
+
+    def lookup(self, query: DefinitionQuery) -> Definition:
+        """The definition events matching `query` go under; raises Rejected when there is none
+        to use (or the one named takes another source)."""
+        definition_id = query.definition_id or self._from_settings(query)
+        if definition_id is not None:
+            known = self._find_by_id(query.advertiser_id, definition_id)
+            if known is None:
+                return Definition(definition_id, query.conversion_type)
+            _check_source(query, known)
+            return Definition(definition_id, query.conversion_type or known.get("conversionType"))
+        if self._calls is None:
+            if query.name not in self._warned:
+                self._warned.add(query.name)
+                logger.warning(
+                    "Dry run: conversion %r has no ID in conversion_definitions; the real run "
+                    "looks it up through the API", query.name,
+                )  # fmt: skip
+            return Definition(f"DRY_RUN_UNRESOLVED:{query.name}", query.conversion_type)
+        listed = self._definitions(query.advertiser_id)
+        same_name = [d for d in listed if d.get("name") == query.name]
+        match = next((d for d in same_name if d.get("source") == query.source), None)
+        if match is None and not same_name and query.name == query.type_as_given:
+            # The name is only the record's conversion type ("Add to cart"): take the one
+            # definition of that type and source, as the Events API would.
+            of_type = [
+                d
+                for d in listed
+                if d.get("conversionType") == query.conversion_type
+                and d.get("source") == query.source
+            ]
+            match = of_type[0] if len(of_type) == 1 else None
+        if match is None and same_name:
+            _check_source(query, same_name[0])
+        if match is None:
+            match = self._create(query)
+        return Definition(
+            str(match["conversionDefinitionId"]),
+            query.conversion_type or match.get("conversionType"),
+        )
+
+    def _from_settings(self, query: DefinitionQuery) -> str | None:
+        keys = [query.name]
+        if query.type_as_given:
+            keys.append(query.type_as_given)
+        if query.conversion_type:
+            keys.append(query.conversion_type)
+        for key in keys:
+            value = self._configured.get(key)
+            if isinstance(value, str):
+                return value
+            if isinstance(value, Mapping) and query.advertiser_id in value:
+                return str(value[query.advertiser_id])
+        return None
+
+    def _find_by_id(self, advertiser: str, definition_id: str) -> dict[str, Any] | None:
+        if self._calls is None:
+            return None
+        try:
+            definitions = self._definitions(advertiser)
+        except DeliveryError as exc:
+            # The ID came from the record or the settings: send it and let Amazon judge it.
+            if advertiser not in self._warned:
+                self._warned.add(advertiser)
+                logger.warning("Cannot list conversion definitions (%s); source not checked", exc)
+            self._listed[advertiser] = []
+            return None
+        matches = (d for d in definitions if d.get("conversionDefinitionId") == definition_id)
+        return next(matches, None)
+
+    def _definitions(self, advertiser: str) -> list[dict[str, Any]]:
+        listed = self._listed.get(advertiser)
+        if listed is None:
+            assert self._calls is not None
+            listed = self._listed[advertiser] = self._calls.list_all(advertiser)
+            logger.info("Advertiser %s has %d conversion definitions", advertiser, len(listed))
+        return listed
+
+    def _create(self, query: DefinitionQuery) -> dict[str, Any]:
+        if not self._create_missing:
+            raise reject(
+                "DEFINITION_NOT_FOUND",
+                f"advertiser {query.advertiser_id} has no {query.source} conversion "
+                f"definition named {query.name!r}; add it to conversion_definitions, "
+                "create it in Amazon DSP, or set create_missing_definitions: true",
+                "name",
+            )
+        if query.conversion_type is None:
+            raise reject(
+                "MISSING_FIELD",
+                f"conversionType is needed to create the definition {query.name!r}",
+                "conversionType",
+            )
+        definition = {
+            "name": query.name,
+            "conversionType": query.conversion_type,
+            "source": query.source,
+            "sourceType": SOURCE_TYPES[query.source],
+            "countingMethod": "EVERY",
+            "value": 0,
+        }
+        assert self._calls is not None
+        answer = self._calls.create(definition, query.advertiser_id)
+        success = answer.get("success") if isinstance(answer, dict) else None
+        if not success or not success[0].get("conversionDefinitionId"):
+            errors = answer.get("error") if isinstance(answer, dict) else None
+            message = (errors or [{}])[0].get("message", "no ID returned")
+            raise reject(
+                "DEFINITION_NOT_CREATED",
+                f"Amazon did not create the definition {query.name!r}: {message}",
+                "name",
+            )
+        definition["conversionDefinitionId"] = success[0]["conversionDefinitionId"]
+        self._listed.setdefault(query.advertiser_id, []).append(definition)
+        logger.info(
+            "Created conversion definition %s for %r (advertiser %s)",
+            definition["conversionDefinitionId"], query.name, query.advertiser_id,
+        )  # fmt: skip
+        return definition
+
+
+def _check_source(query: DefinitionQuery, definition: Mapping[str, Any]) -> None:
+    source = definition.get("source")
+    if source and source != query.source:
+        raise reject(
+            "SOURCE_MISMATCH",
+            f"conversion definition {definition.get('conversionDefinitionId')} "
+            f"({definition.get('name')!r}) takes {source} events; the record's source is "
+            f"{query.source}",
+            "source",
+        )

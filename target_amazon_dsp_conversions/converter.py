@@ -1,0 +1,253 @@
+"""One record -> one result: an event ready to batch, or the reasons it is refused.
+
+`Converter.convert` is the per-record pipeline: the stream's checks (SCHEMA, key properties),
+the mapping (record -> conversion fields), the conversion (checks, types, match keys normalized
+and hashed) and the API's payload. The same function runs in the main process and in worker
+processes (`workers.py`); its results are small typed values that pickle across processes, and
+the main process settles them in input order (`run.Run.settle`).
+
+This module runs in the workers: it must not import the Singer SDK (slow to start) or an HTTP
+client, and must never log (records hold personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from target_amazon_dsp_conversions.apis import api_for
+from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
+from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
+from target_amazon_dsp_conversions.errors import MissingKeyPropertiesInput, Problem, Rejected
+from target_amazon_dsp_conversions.mapping import RecordMapping
+from target_amazon_dsp_conversions.record_checks import (
+    SDC_METADATA_KEYS,
+    SchemaCheck,
+    compile_schema,
+    missing_key_properties,
+    null_keys_problem,
+    schema_problem,
+)
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """The settings that decide how a record becomes an event (`Settings.conversion()`); sent
+    to each worker process once (nothing secret among them)."""
+
+    api: str
+    region: str
+    mapping: dict[str, str]
+    defaults: dict[str, Any]
+    source: str
+    advertiser_id: str | None
+    user_identifier_type: str | None
+
+
+class StreamSpec(NamedTuple):
+    """A stream as its SCHEMA message declares it."""
+
+    schema: dict[str, Any] | None  # None: records are not validated
+    key_properties: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream as records are checked against it."""
+
+    name: str
+    check: SchemaCheck | None
+    key_properties: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, name: str, spec: StreamSpec) -> Stream:
+        """Compile the stream's schema once."""
+        schema, keys = spec
+        return cls(name, None if schema is None else compile_schema(schema), keys)
+
+    def problem(self, record: dict[str, Any]) -> Problem | None:
+        """Why the record cannot be used, or None. A record without its key properties breaks
+        the Singer spec and the run cannot go past it: MissingKeyPropertiesInput."""
+        problem = schema_problem(self.check, record) if self.check is not None else None
+        keys = self.key_properties
+        if keys:
+            missing = missing_key_properties(keys, record)
+            if missing:
+                raise MissingKeyPropertiesInput(
+                    f"a RECORD of stream '{self.name}' lacks its key properties "
+                    f"{', '.join(missing)}; the dedupe ID is derived from them"
+                )
+            problem = problem or null_keys_problem(keys, record)
+        return problem
+
+
+class EventKind(NamedTuple):
+    """What many events share; resolved once per kind by the main process. Results of one
+    block share each kind object, so it crosses the process boundary once per block."""
+
+    stream: str
+    batch_key: BatchKey
+    match_key_types: tuple[str, ...]
+    definition: DefinitionQuery | None  # DSP: the definition to resolve
+
+
+class Converted(NamedTuple):
+    """A record turned into an event; `kind` says how to complete and batch it."""
+
+    kind: EventKind
+    dedupe_id: str
+    body: bytes  # the event's JSON, but for what its kind resolves
+    purchase_fields: bytes  # see EncodedEvent
+
+
+class Refused(NamedTuple):
+    """A record that cannot be sent, and why (for the rejects file)."""
+
+    stream: str
+    problems: tuple[Problem, ...]
+
+
+Result = Converted | Refused
+
+_decoder = json.JSONDecoder(parse_float=Decimal)
+_decode = _decoder.decode
+_scan_value = _decoder.scan_once  # type: ignore[attr-defined] # set in __init__
+# Lines with an escaped lone surrogate are cleaned (and warned about) by the reader.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# Kinds remembered between blocks, for records converted one at a time.
+_MAX_KINDS = 4096
+
+
+class SchemaFollows(Exception):  # noqa: N818 - a signal to the caller, not a failure
+    """A SCHEMA message the caller did not see coming (spelled with escapes)."""
+
+
+class Converter:
+    """Converts records of the streams it knows; the same in every process."""
+
+    def __init__(self, settings: ConversionSettings) -> None:
+        """Build the API's rules and the mapping once."""
+        self._settings = settings
+        self._api = api_for(settings.api, region=settings.region)
+        self._mapping = RecordMapping(settings.mapping, settings.defaults)
+        self._streams: dict[str, Stream] = {}
+        self._kinds: dict[EventKind, EventKind] = {}
+
+    def set_streams(self, streams: Mapping[str, StreamSpec]) -> None:
+        """The streams whose RECORD lines `convert_line` converts."""
+        self._streams = {name: Stream.compile(name, spec) for name, spec in streams.items()}
+
+    def convert(self, stream: Stream, record: dict[str, Any], now: datetime) -> Result:
+        """The result for one record (raises as `Stream.problem` does)."""
+        problem = stream.problem(record)
+        if problem is not None:
+            return Refused(stream.name, (problem,))
+        settings = self._settings
+        api = self._api
+        try:
+            conversion = build_conversion(
+                self._mapping.extract(record),
+                rules=api.rules,
+                default_source=settings.source,
+                default_advertiser_id=settings.advertiser_id,
+                user_identifier_type=settings.user_identifier_type,
+                dedupe_seed=dedupe_seed(stream.name, record, stream.key_properties),
+                now=now,
+            )
+            event = api.encode(conversion)
+        except Rejected as rejected:
+            return Refused(stream.name, tuple(rejected.problems))
+        kind = EventKind(
+            stream.name,
+            event.batch_key,
+            tuple([key_type for key_type, _ in conversion.match_keys]),
+            event.definition,
+        )
+        kind = self._kinds.setdefault(kind, kind)
+        return Converted(kind, conversion.dedupe_id, event.body, event.purchase_fields)
+
+    def convert_line(self, line: bytes, now: datetime) -> Result | None:
+        """`convert_message` for a line; None also for a line the reader must decode itself
+        (to name what is wrong with it, or to clean it)."""
+        if b"\\u" in line and _SURROGATE_ESCAPE.search(line):
+            return None
+        try:
+            message = _decode_line(line.decode())
+        except ValueError:
+            return None
+        if type(message) is not dict:
+            return None
+        return self.convert_message(message, now)
+
+    def convert_message(self, message: dict[str, Any], now: datetime) -> Result | None:
+        """The result for a RECORD message of a known stream; None for any other message,
+        which the reader hands to the SDK. Raises SchemaFollows for a SCHEMA message and
+        MissingKeyPropertiesInput as `convert` does."""
+        kind = message.get("type")
+        if kind != "RECORD":
+            if kind == "SCHEMA":
+                raise SchemaFollows
+            return None
+        name = message.get("stream")
+        record = message.get("record")
+        if type(name) is not str:
+            return None
+        if type(record) is not dict:
+            if "record" not in message:
+                return None  # the reader names what is missing
+            problem = Problem("INVALID_RECORD", "the RECORD message's record is not a JSON object")
+            return Refused(name, (problem,))
+        stream = self._streams.get(name)
+        if stream is None:
+            return None
+        for metadata in SDC_METADATA_KEYS:
+            record.pop(metadata, None)
+        return self.convert(stream, record, now)
+
+    def convert_block(self, block: bytes) -> list[Result | None]:
+        """One result per line of a block of whole lines, all with the same clock reading.
+
+        A line that fails is left to the reader (None), which meets the failure again and says
+        it; after a SCHEMA line the rest is too, as what follows may depend on it."""
+        lines = split_lines(block)
+        if len(self._kinds) > _MAX_KINDS:
+            self._kinds.clear()
+        results: list[Result | None] = []
+        now = datetime.now(timezone.utc)
+        for line in lines:
+            try:
+                result = self.convert_line(line, now)
+            except SchemaFollows:
+                results.extend([None] * (len(lines) - len(results)))
+                break
+            except Exception:  # noqa: BLE001 - the reader meets it again and says it
+                result = None
+            results.append(result)
+        return results
+
+
+def _decode_line(text: str) -> Any:
+    """json.loads(text), without its Python-level whitespace handling for the usual line:
+    a value right at the start, then the newline."""
+    try:
+        value, end = _scan_value(text, 0)
+    except StopIteration:
+        return _decode(text)  # leading whitespace, or not JSON (raises ValueError)
+    if end == len(text) or text[end:] in ("\n", "\r\n"):
+        return value
+    return _decode(text)
+
+
+def split_lines(block: bytes) -> list[bytes]:
+    """The lines of a block, each with its newline (the last line of input may lack one)."""
+    lines = block.split(b"\n")
+    last = lines.pop()
+    lines = [line + b"\n" for line in lines]
+    if last:
+        lines.append(last)
+    return lines

@@ -1,0 +1,232 @@
+"""One run: converted records are settled in input order, batched, delivered, and accounted for.
+
+Owns the objects of a run and settles every record exactly once: accepted, rejected (rejects
+file), or undelivered (the run fails and the next run resends it from the last STATE).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from target_amazon_dsp_conversions.apis import api_for
+from target_amazon_dsp_conversions.apis.base import BatchKey, ResolvedKind, Transport
+from target_amazon_dsp_conversions.auth import AccessTokens
+from target_amazon_dsp_conversions.batching import PendingEvent
+from target_amazon_dsp_conversions.converter import (
+    Converted,
+    Converter,
+    EventKind,
+    Refused,
+    Result,
+    Stream,
+)
+from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
+from target_amazon_dsp_conversions.errors import Problem, Rejected
+from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport
+from target_amazon_dsp_conversions.ledger import StateLedger
+from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, record_of_line
+from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, write_report
+from target_amazon_dsp_conversions.settings import Settings
+
+logger = logging.getLogger("target-amazon-dsp-conversions")
+
+PROGRESS_INTERVAL_SECONDS = 5.0
+# A partial batch waits at most this long for more events before it is sent.
+IDLE_FLUSH_SECONDS = 2.0
+# Resolved event kinds remembered (a handful per run; bounded for odd inputs).
+_MAX_RESOLVED_KINDS = 4096
+
+
+class Run(Outcomes):
+    """Everything one run of the target needs; created at start-up, finished at end of input."""
+
+    def __init__(self, settings: Settings, emit_state: Callable[[Any], None]) -> None:
+        """Build the run's parts; no network traffic yet."""
+        self.settings = settings
+        self.api = api_for(settings.api, region=settings.region)
+        self.converter = Converter(settings.conversion())
+        self.stats = RunStats()
+        self.rejects = RejectsFile(settings.rejects_path)
+        self.ledger = StateLedger(emit_state)
+        self.stopping = threading.Event()
+        self._dry_run_file: DryRunTransport | None = None
+        transport: Transport
+        if settings.dry_run:
+            transport = self._dry_run_file = DryRunTransport(settings.dry_run_path, self.stats)
+        else:
+            tokens = AccessTokens.for_settings(
+                settings, max_retries=settings.max_retries, wait=self.stopping.wait
+            )
+            transport = HttpTransport(
+                tokens=tokens,
+                counters=self.stats,
+                timeout=settings.request_timeout,
+                max_retries=settings.max_retries,
+                stopping=self.stopping,
+            )
+        self._kinds = self.api.kind_resolver(settings, None if settings.dry_run else transport)
+        self._resolved: dict[EventKind, ResolvedKind | tuple[Problem, ...]] = {}
+        self.delivery = Delivery(
+            api=self.api,
+            transport=transport,
+            endpoint=settings.endpoint(),
+            outcomes=self,
+            max_in_flight=settings.max_concurrent_requests,
+        )
+        self._ticker = ProgressTicker(self.stats, PROGRESS_INTERVAL_SECONDS, self._tick)
+        self._ticker.start()
+        self._finished = False
+
+    # Input side (main thread).
+
+    def process(self, stream: Stream, record: dict[str, Any]) -> None:
+        """A record the SDK handed over (its stream has stream maps): converted and settled
+        on its own."""
+        line = record_line(record)  # before `convert`, which may change the record
+        self.settle([line], [self.converter.convert(stream, record, datetime.now(timezone.utc))])
+
+    def settle(self, lines: Sequence[bytes], results: Sequence[Result]) -> dict[str, int]:
+        """Records read in a row (no STATE came between them) and their results, in input
+        order: counted, then rejected or queued for delivery. Returns the records per stream.
+
+        `lines` are what the records came from, kept for the rejects file only."""
+        segment = self.ledger.open_record(len(lines))
+        queued: list[tuple[BatchKey, PendingEvent]] = []
+        per_kind: dict[EventKind, int] = {}
+        refused: list[tuple[str, bytes, Sequence[Problem]]] = []
+        for line, result in zip(lines, results, strict=True):
+            if type(result) is Refused:
+                refused.append((result.stream, line, result.problems))
+                continue
+            assert type(result) is Converted
+            kind = result.kind
+            resolved = self._resolved.get(kind) or self._resolve(kind)
+            if not isinstance(resolved, ResolvedKind):
+                refused.append((kind.stream, line, resolved))
+                continue
+            per_kind[kind] = per_kind.get(kind, 0) + 1
+            event = resolved.complete(result.body, result.purchase_fields)
+            queued.append(
+                (kind.batch_key, PendingEvent(segment, kind.stream, line, result.dedupe_id, event))
+            )
+        per_stream: dict[str, int] = {}
+        # Each record is counted as read just before it is rejected or queued, so that a run
+        # cut short (a rejects file that cannot be written) still accounts for every record.
+        for stream, line, problems in refused:
+            self.stats.count_read()
+            per_stream[stream] = per_stream.get(stream, 0) + 1
+            self._reject(stream, line, segment, problems)
+        for kind, count in per_kind.items():
+            self.stats.count_read(kind.match_key_types, count)
+            per_stream[kind.stream] = per_stream.get(kind.stream, 0) + count
+        if queued:
+            self.delivery.add_all(queued)
+        return per_stream
+
+    def on_state(self, state: Any) -> None:
+        """A STATE from the tap: emitted once everything before it is settled."""
+        self.ledger.add_state(state)
+
+    def finish(self) -> None:
+        """End of input: send what is left, wait for every answer, emit the last STATE."""
+        self.delivery.flush()
+        self.delivery.wait()
+        self._close()
+        if self.delivery.failure is not None:
+            raise self.delivery.failure
+
+    def abort(self, *, flush: bool, reason: str = "the run was stopped before it was sent") -> None:
+        """Stop early: deliver what was read (flush) or abandon what is not in flight yet.
+
+        Requests in flight are waited for (their answers settle their records); retry waits
+        end at once when abandoning. Every record read ends up accepted, rejected or
+        undelivered, so the report's counts add up.
+        """
+        if self._finished:
+            return
+        if flush and self.delivery.failure is None:
+            self.delivery.flush()
+            self.delivery.wait()
+        else:
+            self.stopping.set()
+            self.delivery.wait()
+            if self.delivery.failure is not None:
+                reason = str(self.delivery.failure)
+            for event in self.delivery.take_unsent():
+                self.undelivered([event], reason)
+        # A record whose settling was cut short (a fatal error while resolving its
+        # definition, a signal) was opened in the ledger but never counted: count it now.
+        for _ in range(self.ledger.records_opened - self.stats.records_read):
+            self.stats.count_read()
+            self.stats.count_undelivered("", "(the record being read when the run stopped)", reason)
+        self._close()
+
+    # Outcomes (upload threads).
+
+    def sent(self, count: int) -> None:
+        """A request with `count` events goes out."""
+        self.stats.count_sent(count)
+
+    def accepted(self, events: list[PendingEvent]) -> None:
+        """Amazon accepted these events."""
+        self.stats.count_accepted(len(events))
+        self.ledger.settle_all([event.segment for event in events])
+
+    def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
+        """Amazon refused this event."""
+        self._reject(event.stream, event.line, event.segment, problems)
+
+    def undelivered(self, events: list[PendingEvent], failure: str) -> None:
+        """Neither accepted nor refused: counted, never settled, so no STATE passes them."""
+        for event in events:
+            self.stats.count_undelivered(event.stream, event.dedupe_id, failure)
+
+    # Internals.
+
+    def _resolve(self, kind: EventKind) -> ResolvedKind | tuple[Problem, ...]:
+        """How events of this kind are completed, or why they cannot be sent; once per kind."""
+        try:
+            resolved: ResolvedKind | tuple[Problem, ...] = self._kinds.resolve(kind.definition)
+        except Rejected as rejected:
+            resolved = tuple(rejected.problems)
+        if len(self._resolved) >= _MAX_RESOLVED_KINDS:
+            self._resolved.clear()
+        self._resolved[kind] = resolved
+        return resolved
+
+    def _reject(self, stream: str, line: bytes, segment: int, problems: Sequence[Problem]) -> None:
+        self.rejects.write(stream, record_of_line(line), problems)
+        self.stats.count_rejected(problems)
+        self.ledger.settle(segment)
+
+    def _tick(self) -> None:
+        self.delivery.flush_if_idle(IDLE_FLUSH_SECONDS)
+
+    def _close(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._ticker.stop()
+        self.delivery.close()
+        self.rejects.close()
+        if self._dry_run_file is not None:
+            self._dry_run_file.close()
+        if self.settings.report_path:
+            write_report(
+                self.settings.report_path,
+                self.stats.report(api=self.api.name, dry_run=self.settings.dry_run),
+            )
+        logger.info("%s", self.stats.summary_line(dry_run=self.settings.dry_run))
+        if self.stats.records_undelivered:
+            shown = ", ".join(u["dedupe_id"] for u in self.stats.undelivered[:10])
+            logger.error(
+                "%d records were not delivered (dedupe IDs: %s%s); re-run from the last "
+                "STATE to resend them",
+                self.stats.records_undelivered,
+                shown,
+                ", ..." if self.stats.records_undelivered > 10 else "",  # noqa: PLR2004
+            )

@@ -1,0 +1,77 @@
+"""The SDK methods without a public hook that `sdk_internals.py` overrides: still there, with the
+same signature, still called where the target relies on it. A failure here means singer-sdk
+changed underneath: read the new SDK code before changing the test."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+from singer_sdk import Target
+from singer_sdk.plugin_base import BaseSingerReader, PluginBase
+
+from target_amazon_dsp_conversions.errors import SettingError
+from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
+from target_amazon_dsp_conversions.target import TargetAmazonDSPConversions
+
+# Where the SDK calls each overridden method.
+CALLERS = {
+    "_validate_config": (
+        PluginBase.__init__,
+        "self._validate_config(raise_errors=validate_config)",
+    ),
+    "_process_state_message": (
+        BaseSingerReader.process_lines,
+        "SingerMessageType.STATE: self._process_state_message",
+    ),
+    "_process_batch_message": (
+        BaseSingerReader.process_lines,
+        "SingerMessageType.BATCH: self._process_batch_message",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TargetWithAckedState.ROUTED))
+def test_each_overridden_sdk_method_is_still_there_and_called(name: str) -> None:
+    ours = getattr(TargetWithAckedState, name)
+    theirs = getattr(Target, name)
+    assert inspect.signature(ours) == inspect.signature(theirs)
+    caller, call = CALLERS[name]
+    assert call in inspect.getsource(caller)
+
+
+def test_no_other_module_reaches_into_the_sdk() -> None:
+    """Private SDK names appear in sdk_internals.py only."""
+    package = Path(__file__).resolve().parent.parent / "target_amazon_dsp_conversions"
+    for path in package.rglob("*.py"):
+        if path.name == "sdk_internals.py":
+            continue
+        text = path.read_text()
+        assert "singer_sdk._" not in text and "._dict_config" not in text, path
+        for name in TargetWithAckedState.ROUTED:
+            assert f"def {name}(" not in text, path
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    return {"dry_run": True, "advertiser_id": "1234567890", **overrides}
+
+
+def test_our_setting_check_runs_before_the_sdks(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingError, match="setting 'region'"):
+        TargetAmazonDSPConversions(config=config(region="XX"), validate_config=True)
+
+
+def test_state_goes_to_the_ledger_not_to_stdout(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = TargetAmazonDSPConversions(config=config(), validate_config=True)
+    seen: list[Any] = []
+    target.run.ledger.add_state = seen.append  # type: ignore[method-assign]
+    target._process_state_message({"type": "STATE", "value": {"n": 1}})
+    target.run.abort(flush=False)
+    assert seen == [{"n": 1}]
+    assert capsys.readouterr().out == ""
