@@ -107,30 +107,36 @@ class ApiRules:
     max_event_age: timedelta  # how old an event may be when it is imported
     currencies: frozenset[str]
     conversion_types: frozenset[str]
+    country_codes: frozenset[str]
     max_match_keys: int
     max_units_sold: int
-    rejects_negative_purchase_value: bool
+    entity_account_ids: bool  # whether an `ENTITY...` account ID may name the advertiser
     extra_fields: tuple[str, ...]  # fields only this API takes, checked by its payload module
 
 
 # Fields only the Events API takes.
 EVENTS_EXTRA_FIELDS = (
     "ipAddress", "amazonUserData", "amazonAdStorage", "tcf", "gpp", "eventSource", "dataSetName",
-    "customData",
+    "customData", "userAgent", "amazonAdEventKey", "arefMeasurementTokens",
 )  # fmt: skip
 
-# The two APIs side by side.
+# The two APIs side by side. Both take an OFF_AMAZON_PURCHASES value of 0 or more only (the
+# `value` descriptions of both OpenAPI files: "Must be a minimum of 0" / "min 0").
 # fmt: off
 DSP_RULES = ApiRules(
     api="dsp", max_events_per_request=100, max_event_age=timedelta(days=7),
-    currencies=DSP_CURRENCIES, conversion_types=DSP_CONVERSION_TYPES, max_match_keys=9,
-    max_units_sold=9_999_999_999_999, rejects_negative_purchase_value=False, extra_fields=(),
+    currencies=DSP_CURRENCIES, conversion_types=DSP_CONVERSION_TYPES,
+    country_codes=COUNTRY_CODES, max_match_keys=9, max_units_sold=9_999_999_999_999,
+    entity_account_ids=False,  # the path's accountId is the numeric DSP advertiser ID
+    extra_fields=(),
 )
 EVENTS_RULES = ApiRules(
     api="events", max_events_per_request=500, max_event_age=timedelta(days=21),
-    currencies=EVENTS_CURRENCIES, conversion_types=EVENTS_CONVERSION_TYPES, max_match_keys=15,
+    currencies=EVENTS_CURRENCIES, conversion_types=EVENTS_CONVERSION_TYPES,
+    country_codes=COUNTRY_CODES | EVENTS_PSEUDO_COUNTRY_CODES, max_match_keys=15,
     max_units_sold=2**31 - 1,  # int32
-    rejects_negative_purchase_value=True, extra_fields=EVENTS_EXTRA_FIELDS,
+    entity_account_ids=True,  # Amazon's 2026 custom-attributes sample sends one
+    extra_fields=EVENTS_EXTRA_FIELDS,
 )
 # fmt: on
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from typing import Any
 from target_amazon_dsp_conversions import identity
 from target_amazon_dsp_conversions.amazon_fields import (
     CONVERSION_TYPE_ALIASES,
-    COUNTRY_CODES,
     EVENTS_CONVERSION_TYPES,
     MAX_DEFINITION_NAME_LENGTH,
     MAX_FUTURE_SKEW,
@@ -35,6 +35,7 @@ _CENT = Decimal("0.01")
 _UTC_SUFFIXES = ("+00:00", "Z") if sys.version_info >= (3, 11) else ("+00:00",)
 _fromisoformat = datetime.fromisoformat
 _prepare = identity.prepare
+_SUPPORTED_TYPES = identity.SUPPORTED_TYPES  # api -> the match-key types it has
 # A per-value cache of a pure function of one input value; bounded, cleared when full.
 _CACHE_LIMIT = 65_536
 _conversion_types: dict[str, str | None] = {}
@@ -44,6 +45,17 @@ _seed_json = json.JSONEncoder(sort_keys=True, default=str).encode
 _json_text = json.encoder.encode_basestring_ascii
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "limited_data_use", "ldu"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "n", ""})
+_ZERO = Decimal("0.00")
+# Epoch seconds or milliseconds written as text (CSV taps): 9+ digits, so that an ISO basic
+# date such as 20261122 stays a date.
+_EPOCH_TEXT = re.compile(r"[+-]?[0-9]{9,}(?:\.[0-9]*)?")
+# An Amazon Ads account's entity ID (`ENTITY` + letters and digits), which only the Events API
+# takes as `Amazon-Ads-AccountId`.
+_ENTITY_ID = re.compile(r"ENTITY[0-9A-Z]{1,64}")
+# Longer own dedupe IDs are replaced by a hash of them (a cut would make long IDs collide).
+MAX_DEDUPE_ID_LENGTH = 256
+USER_IDENTIFIER = "userIdentifier"
+_NO_DROPS: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -66,6 +78,12 @@ class Conversion:
     units_sold: int | None = None
     limited_data_use: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # rules.extra_fields the record has
+    # Match-key types (and `userIdentifier`) the record had but that cannot be used, while
+    # other keys can: left out of the event and counted in the run report.
+    dropped_keys: tuple[str, ...] = ()
+    # Fixed texts (never record data) that the main process logs once per run; the API's
+    # encoder adds one when it leaves something out of the event (see apis/events.py).
+    notices: tuple[str, ...] = ()
 
 
 def build_conversion(
@@ -84,18 +102,26 @@ def build_conversion(
     def build(check: Check) -> Conversion:
         raw_type = get("conversionType")
         conversion_type = check(_conversion_type, raw_type, rules)
-        country_code = check(_country_code, get("countryCode"))
+        country_code = check(_country_code, get("countryCode"), rules)
+        # In this order, so that a rejected record lists its problems in field order.
+        event_time = check(_event_time, get("eventTime"), rules, now)
+        name = check(_name, get("name"), raw_type)
+        source = check(_source, get("source"), default_source)
+        advertiser_id = check(_advertiser_id, get("advertiserId"), default_advertiser_id, rules)
+        match_keys, dropped = check(
+            _match_keys, fields, rules, country_code, user_identifier_type
+        ) or ([], _NO_DROPS)
         definition_id = get("conversionDefinitionId")
-        # Positional: matching fifteen keywords would cost more than building the object.
+        # Positional: matching sixteen keywords would cost more than building the object.
         return Conversion(
-            check(_event_time, get("eventTime"), rules, now),
+            event_time,
             conversion_type,
-            check(_name, get("name"), raw_type),
+            name,
             country_code,
-            check(_source, get("source"), default_source),
-            check(_advertiser_id, get("advertiserId"), default_advertiser_id),
+            source,
+            advertiser_id,
             _dedupe_id(get("dedupeId"), dedupe_seed),
-            check(_match_keys, fields, rules, country_code, user_identifier_type),
+            match_keys,
             raw_type.strip() if isinstance(raw_type, str) else None,
             str(definition_id).strip() if definition_id is not None else None,
             check(_value, get("conversionValue"), conversion_type, rules),
@@ -103,6 +129,7 @@ def build_conversion(
             check(_units_sold, get("unitsSold"), rules),
             check(_flag, get("limitedDataUse"), "limitedDataUse"),
             {k: fields[k] for k in rules.extra_fields if k in fields},
+            dropped,
         )
 
     try:
@@ -139,15 +166,11 @@ def parse_time(raw: Any) -> datetime:
     elif isinstance(raw, date):
         moment = datetime(raw.year, raw.month, raw.day)
     elif isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
-        seconds = float(raw)
-        if not math.isfinite(seconds):
-            raise ValueError("not a finite number")
-        # Epoch milliseconds are common in event stores; no sane epoch second count is that big.
-        if abs(seconds) > 1e11:  # noqa: PLR2004
-            seconds /= 1000
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        moment = _from_epoch(float(raw))
     elif isinstance(raw, str):
         text = raw.strip()
+        if _EPOCH_TEXT.fullmatch(text):
+            return _from_epoch(float(text))
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         moment = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
@@ -156,6 +179,16 @@ def parse_time(raw: Any) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    """Epoch seconds, or milliseconds (common in event stores; no sane epoch second count is
+    that big), as an aware UTC datetime."""
+    if not math.isfinite(seconds):
+        raise ValueError("not a finite number")
+    if abs(seconds) > 1e11:  # noqa: PLR2004
+        seconds /= 1000
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def format_time(moment: datetime) -> str:
@@ -286,11 +319,15 @@ def _value(raw: Any, conversion_type: str | None, rules: ApiRules) -> Decimal | 
             "conversionValue",
         )
     rounded = number.quantize(_CENT, ROUND_HALF_UP)
-    purchase = conversion_type == "OFF_AMAZON_PURCHASES"
-    if purchase and rounded < 0 and rules.rejects_negative_purchase_value:
+    if not rounded:
+        return _ZERO  # -0.0 (or -0.001) is sent as 0
+    # Both APIs: a purchase's value is money, 0 or more. Without a type (a DSP record whose
+    # definition decides) it is left to Amazon.
+    if rounded < 0 and conversion_type == "OFF_AMAZON_PURCHASES":
         raise reject(
             "VALUE_OUT_OF_RANGE",
-            "conversionValue of a purchase cannot be negative",
+            f"conversionValue of a purchase cannot be negative (the {rules.api} API takes 0 "
+            "or more)",
             "conversionValue",
         )
     return rounded
@@ -332,22 +369,34 @@ def _units_sold(raw: Any, rules: ApiRules) -> int | None:
     return int(number)
 
 
-def _country_code(raw: Any) -> str:
-    if raw is None:
+def _required(value: Any, field_name: str, elsewhere: str) -> Any:
+    """`value`, unless it is None: Rejected, saying where else it can be set."""
+    if value is None:
         raise reject(
             "MISSING_FIELD",
-            "countryCode is required (set it per record or in defaults.countryCode)",
-            "countryCode",
+            f"{field_name} is required (set it per record or {elsewhere})",
+            field_name,
         )
-    text = str(raw).strip().replace("_", "-")
+    return value
+
+
+def _country_code(raw: Any, rules: ApiRules) -> str:
+    text = str(_required(raw, "countryCode", "in defaults.countryCode")).strip()
+    code = text.upper()
+    if code in rules.country_codes:  # US, or an Events API pseudo-code such as OTHER_EEA
+        return code
+    text = text.replace("_", "-")
     # A locale such as en-US carries the country last.
     code = text.rsplit("-", 1)[-1] if "-" in text else text
     return enum_value(
         code,
-        COUNTRY_CODES,
+        rules.country_codes,
         "INVALID_COUNTRY",
         "countryCode",
-        lambda _: f"countryCode {text[:16]!r} is not an ISO 3166-1 alpha-2 code",
+        lambda _: (
+            f"countryCode {text[:16]!r} is not an ISO 3166-1 alpha-2 code"
+            + (" (nor ZZ, OTHER or OTHER_EEA)" if "ZZ" in rules.country_codes else "")
+        ),
     )
 
 
@@ -363,29 +412,35 @@ def _source(raw: Any, default: str) -> str:
     )
 
 
-def _advertiser_id(raw: Any, default: str | None) -> str:
-    value = raw if raw is not None else default
-    if value is None:
-        raise reject(
-            "MISSING_FIELD",
-            "advertiserId is required (set it per record or with the advertiser_id setting)",
-            "advertiserId",
-        )
+def _advertiser_id(raw: Any, default: str | None, rules: ApiRules) -> str:
+    value = _required(
+        raw if raw is not None else default, "advertiserId", "with the advertiser_id setting"
+    )
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or not text.isascii():
-        raise reject(
-            "INVALID_ADVERTISER_ID",
-            f"advertiserId {text[:32]!r} must be a numeric DSP advertiser ID",
-            "advertiserId",
-        )
-    return text
+    if not isinstance(value, bool):
+        if text.isdigit() and text.isascii():
+            return text
+        if rules.entity_account_ids and _ENTITY_ID.fullmatch(text):
+            return text
+    if rules.entity_account_ids:
+        wanted = "a numeric DSP advertiser ID or an ENTITY... account ID"
+    elif text.upper().startswith("ENTITY"):
+        wanted = f"a numeric DSP advertiser ID, not an entity ID (the {rules.api} API)"
+    else:
+        wanted = "a numeric DSP advertiser ID"
+    raise reject(
+        "INVALID_ADVERTISER_ID", f"advertiserId {text[:32]!r} must be {wanted}", "advertiserId"
+    )
 
 
 def _dedupe_id(raw: Any, seed: str) -> str:
     if raw is not None and not isinstance(raw, (bool, dict, list)):
         text = str(raw).strip()
+        if len(text) > MAX_DEDUPE_ID_LENGTH:
+            # Cut, two long IDs with the same start would be one ID; their hashes differ.
+            return "tadc-" + identity.sha256_hex(text)[:40]
         if text:
-            return text[:256]
+            return text
     return "tadc-" + identity.sha256_hex(seed)[:40]
 
 
@@ -441,8 +496,10 @@ def _match_keys(
     rules: ApiRules,
     country: str | None,
     user_identifier_type: str | None,
-) -> list[tuple[str, str]]:
+) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    """The match keys as sent, and the types (or `userIdentifier`) dropped beside them."""
     keys: dict[str, str] = {}
+    dropped: list[str] = []
     api = rules.api
     for field_name, key_type in _match_key_fields(fields):
         raw = fields[field_name]
@@ -450,33 +507,67 @@ def _match_keys(
             prepared = _prepare(key_type, raw, api=api, country=country)
             if prepared is not None:
                 keys[key_type] = prepared
-    identifier = fields.get("userIdentifier")
+            elif key_type in _SUPPORTED_TYPES[api]:
+                dropped.append(key_type)  # a type the API does not take goes unmentioned
+    identifier = fields.get(USER_IDENTIFIER)
+    identifier_type = None
     if identifier is not None:
-        identifier_type = user_identifier_type or (
-            identity.infer_type(identifier) if isinstance(identifier, str) else None
-        )
-        if (
-            identifier_type is None
-            and isinstance(identifier, int)
-            and not isinstance(identifier, bool)
-        ):
-            identifier_type = "PHONE"
+        # The setting only types what cannot be told by its shape (a bare 64-hex hash, say).
+        identifier_type = _identifier_type(identifier) or user_identifier_type
         if identifier_type is None:
             if not keys:
-                raise reject(
-                    "UNKNOWN_IDENTIFIER_TYPE",
-                    "the type of userIdentifier cannot be inferred; set user_identifier_type",
-                    "userIdentifier",
-                )
+                raise _no_match_key(fields, rules, country, "UNKNOWN_IDENTIFIER_TYPE")
+            dropped.append(USER_IDENTIFIER)
         elif identifier_type not in keys:
             prepared = _prepare(identifier_type, identifier, api=api, country=country)
             if prepared is not None:
                 keys[identifier_type] = prepared
+            else:
+                dropped.append(USER_IDENTIFIER)
     if not keys:
-        raise reject(
-            "MISSING_MATCH_KEY",
-            "no usable match key (email, phone, name, address, MAID, ...) after normalization",
+        why = ""
+        if identifier_type is not None:
+            reason = identity.drop_reason(identifier_type, identifier, api=api, country=country)
+            why = f"read as {identifier_type}: {reason}"
+        raise _no_match_key(fields, rules, country, "MISSING_MATCH_KEY", why)
+    pairs = list(keys.items())
+    if len(pairs) > rules.max_match_keys:
+        dropped.extend(key_type for key_type, _ in pairs[rules.max_match_keys :])
+        pairs = pairs[: rules.max_match_keys]
+    return pairs, tuple(dropped) if dropped else _NO_DROPS
+
+
+def _identifier_type(identifier: Any) -> str | None:
+    """The match-key type of a bare userIdentifier by its shape, None when it cannot be told."""
+    if isinstance(identifier, str):
+        return identity.infer_type(identifier)
+    if isinstance(identifier, int) and not isinstance(identifier, bool):
+        return "PHONE"  # a number column of phone numbers
+    return None
+
+
+def _no_match_key(
+    fields: Mapping[str, Any], rules: ApiRules, country: str | None, code: str, why: str = ""
+) -> Rejected:
+    """The reject of a record with no usable match key, naming each key it had and why that
+    was dropped (identity.drop_reason: never the value); `why` the userIdentifier's reason."""
+    dropped = [
+        f"{name} dropped "
+        f"({identity.drop_reason(key_type, fields[name], api=rules.api, country=country)})"
+        for name, key_type in _match_key_fields(fields)
+    ]
+    if code == "UNKNOWN_IDENTIFIER_TYPE":
+        message = "the type of userIdentifier cannot be inferred; set user_identifier_type"
+        if dropped:
+            message += "; no other match key is usable: " + ", ".join(dropped)
+        return reject(code, message, USER_IDENTIFIER)
+    if why:
+        dropped.append(f"{USER_IDENTIFIER} dropped ({why})")
+    if not dropped:
+        return reject(
+            code,
+            "no match key: the record has none of email, phone, firstName, lastName, address, "
+            "city, state, postalCode, maid, rampId, userIdentifier, ... (or a mapping to one)",
             "matchKeys",
         )
-    pairs = list(keys.items())
-    return pairs if len(pairs) <= rules.max_match_keys else pairs[: rules.max_match_keys]
+    return reject(code, "no usable match key: " + ", ".join(dropped), "matchKeys")

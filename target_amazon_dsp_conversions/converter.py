@@ -24,7 +24,11 @@ from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
 from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.errors import MissingKeyPropertiesInput, Problem, Rejected
-from target_amazon_dsp_conversions.mapping import RecordMapping
+from target_amazon_dsp_conversions.mapping import (
+    CONVERSION_FIELDS,
+    RecordMapping,
+    user_identifier_keys,
+)
 from target_amazon_dsp_conversions.record_checks import (
     SDC_METADATA_KEYS,
     SchemaCheck,
@@ -94,6 +98,12 @@ class EventKind(NamedTuple):
     batch_key: BatchKey
     match_key_types: tuple[str, ...]
     definition: DefinitionQuery | None  # DSP: the definition to resolve
+    # Match-key types (and `userIdentifier`) left out as unusable beside other keys: counted
+    # per type in the run report (`Conversion.dropped_keys`).
+    dropped_key_types: tuple[str, ...] = ()
+    # Fixed texts, never record data, that the main process logs once per run: workers must
+    # not log (`Conversion.notices`).
+    notices: tuple[str, ...] = ()
 
 
 class Converted(NamedTuple):
@@ -167,6 +177,8 @@ class Converter:
             event.batch_key,
             tuple([key_type for key_type, _ in conversion.match_keys]),
             event.definition,
+            conversion.dropped_keys,
+            conversion.notices,
         )
         kind = self._kinds.setdefault(kind, kind)
         return Converted(kind, conversion.dedupe_id, event.body, event.purchase_fields)
@@ -229,6 +241,36 @@ class Converter:
                 result = None
             results.append(result)
         return results
+
+
+def dedupe_key_warning(
+    stream: str, spec: StreamSpec, mapping: Mapping[str, str | None]
+) -> str | None:
+    """The warning to log once for a stream whose derived dedupe ID would hash a user
+    identifier (its key properties look like `email`, `customer_id`, ...), else None.
+
+    For the main process, when the stream's SCHEMA arrives. No warning when records carry a
+    dedupe ID of their own (a mapped `dedupeId`, or a default dedupe column in the schema).
+    """
+    suspects = user_identifier_keys(spec.key_properties)
+    if not suspects:
+        return None
+    mapped = mapping.get("dedupeId")
+    if mapped:
+        return None
+    if mapped is None and spec.schema is not None:
+        properties = spec.schema.get("properties")
+        if isinstance(properties, Mapping) and any(
+            name in properties for name in CONVERSION_FIELDS["dedupeId"]
+        ):
+            return None
+    return (
+        f"Stream '{stream}': key properties {', '.join(suspects)} look like a user identifier; "
+        "the dedupe ID derived from them is the same for all of a person's conversions, so "
+        "Amazon keeps only one (DSP: the first; Events API: the latest), and the DSP API "
+        "forbids user identifiers as dedupe IDs. Key the stream by order or event ID, or map "
+        "dedupeId to such a column."
+    )
 
 
 def _decode_line(text: str) -> Any:

@@ -194,42 +194,26 @@ _INVALID_COUNTRY_CODE = phonenumbers.ValidationResult.INVALID_COUNTRY_CODE
 # A US state or Canadian province when the record's country is not known (no code in both).
 _ANY_REGION_CODES = {**REGION_CODES["US"], **REGION_CODES["CA"]}
 
-_UNKNOWN = object()
-_phone_regions: dict[str, str | None] = {}
-_countries: dict[str, str | None] = {}
-
 
 # --- countries ------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _country(country: str | None) -> str | None:
     """The record's ISO 3166-1 alpha-2 code, upper-case; None when it names no country."""
     if not country:
         return None
-    known = _countries.get(country, _UNKNOWN)
-    if known is not _UNKNOWN:
-        return known  # type: ignore[return-value]
     code = country.strip().upper()
     code = _COUNTRY_ALIASES.get(code, code)
     usable = len(code) == 2 and code.isascii() and code.isalpha()  # noqa: PLR2004
-    result = code if usable and code not in _PSEUDO_COUNTRIES else None
-    if len(_countries) < _CACHE_SIZE:
-        _countries[country] = result
-    return result
+    return code if usable and code not in _PSEUDO_COUNTRIES else None
 
 
+@functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
 def _phone_region(country: str | None) -> str | None:
     """The record's country as a phonenumbers region, None when phonenumbers has none."""
-    if not country:
-        return None
-    known = _phone_regions.get(country, _UNKNOWN)
-    if known is not _UNKNOWN:
-        return known  # type: ignore[return-value]
     region = _country(country)
-    result = region if region in _PHONE_REGIONS else None
-    if len(_phone_regions) < _PHONE_CACHE_SIZE:
-        _phone_regions[country] = result
-    return result
+    return region if region in _PHONE_REGIONS else None
 
 
 # --- names, cities, addresses ---------------------------------------------------------

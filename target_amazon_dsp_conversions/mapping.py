@@ -1,19 +1,32 @@
 """Record -> conversion fields: where each conversion field is looked up in a record.
 
 With no `mapping`, the column names of SPEC §3 work as they are; `mapping` replaces the lookup
-of a field with one property path (dotted for nested objects) and `defaults` fills gaps.
+of a field with one property path (dotted for nested objects; a flattened record's `a.b` or
+`a__b` is found too) or, with `""`, turns the field's lookup off; `defaults` fills gaps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+
+def _own_and_snake_case_names(fields: str) -> dict[str, tuple[str, ...]]:
+    """Fields (space-separated) found under their own name, then its snake_case form:
+    firstName, first_name."""
+    return {
+        field: tuple(dict.fromkeys((field, re.sub("([A-Z])", r"_\1", field).lower())))
+        for field in fields.split()
+    }
+
 
 # Conversion field -> record properties tried in order (the first present wins).
 CONVERSION_FIELDS: dict[str, tuple[str, ...]] = {
     "eventTime": ("eventTime", "event_time", "timestamp"),
     "conversionType": ("conversionType", "eventType", "conversion_type", "event_type"),
-    "name": ("name", "eventName", "event_name"),
+    # Never a bare `name`: in a customer or order table it is a person's name (SPEC §3).
+    "name": ("eventName", "event_name", "conversionName", "conversion_name"),
     "conversionDefinitionId": ("conversionDefinitionId", "conversion_definition_id"),
     "conversionValue": ("conversionValue", "eventValue", "value", "conversion_value"),
     "currency": ("currency", "currencyCode", "currency_code"),
@@ -24,27 +37,15 @@ CONVERSION_FIELDS: dict[str, tuple[str, ...]] = {
     "dedupeId": ("dedupeId", "eventId", "clientDedupeId", "dedupe_id", "event_id"),
     "userIdentifier": ("userIdentifier", "userId", "user_identifier"),
     # Match keys.
-    "email": ("email",),
-    "phone": ("phone",),
-    "firstName": ("firstName", "first_name"),
-    "lastName": ("lastName", "last_name"),
-    "address": ("address",),
-    "city": ("city",),
-    "state": ("state",),
-    "postalCode": ("postalCode", "postal_code"),
-    "maid": ("maid",),
-    "rampId": ("rampId", "ramp_id"),
-    "matchId": ("matchId", "match_id"),
-    "limitedDataUse": ("limitedDataUse", "limited_data_use"),
+    **_own_and_snake_case_names(
+        "email phone firstName lastName address city state postalCode maid rampId matchId "
+        "limitedDataUse"
+    ),
     # Events API only.
-    "ipAddress": ("ipAddress", "ip_address"),
-    "amazonUserData": ("amazonUserData", "amazon_user_data"),
-    "amazonAdStorage": ("amazonAdStorage", "amazon_ad_storage"),
-    "tcf": ("tcf",),
-    "gpp": ("gpp",),
-    "eventSource": ("eventSource", "event_source"),
-    "dataSetName": ("dataSetName", "data_set_name"),
-    "customData": ("customData", "custom_data"),
+    **_own_and_snake_case_names(
+        "realId merkleId kantarId fip userAgent amazonAdEventKey arefMeasurementTokens "
+        "ipAddress amazonUserData amazonAdStorage tcf gpp eventSource dataSetName customData"
+    ),
 }
 
 MATCH_KEY_FIELDS: dict[str, str] = {
@@ -59,6 +60,11 @@ MATCH_KEY_FIELDS: dict[str, str] = {
     "maid": "MAID",
     "rampId": "RAMP_ID",
     "matchId": "MATCH_ID",
+    # Events API only (identity drops them for the DSP API).
+    "realId": "REAL_ID",
+    "merkleId": "MERKLE_ID",
+    "kantarId": "KANTAR_ID",
+    "fip": "FIP",
 }
 
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -68,13 +74,12 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _path(path: str) -> Getter:
-    parts = path.split(".")
+# The Singer SDK's flattening (`flattening_enabled`) joins nested names with this separator.
+FLATTENING_SEPARATOR = "__"
 
+
+def _nested(parts: tuple[str, ...]) -> Getter:
     def get(record: Mapping[str, Any]) -> Any:
-        # A flattened record (flattening_enabled) carries the dotted name as one key.
-        if path in record:
-            return record[path]
         value: Any = record
         for part in parts:
             if not isinstance(value, Mapping):
@@ -85,11 +90,25 @@ def _path(path: str) -> Getter:
     return get
 
 
+def _path_lookup(path: str, present: set[str]) -> str | Getter | None:
+    """Where a mapped path is found in records with these property names: one name (the path
+    itself, or its flattened forms `a.b` / `a__b`), a getter for a nested object, or None."""
+    if path in present:
+        return path
+    if "." not in path:
+        return None
+    flattened = path.replace(".", FLATTENING_SEPARATOR)
+    if flattened in present:
+        return flattened
+    parts = tuple(path.split("."))
+    return _nested(parts) if parts[0] in present else None
+
+
 # Distinct property sets remembered per stream; a tap rarely has more than a handful.
 _MAX_PLANS = 256
 
 # How the fields of records with one set of property names are found:
-#   direct  (conversion field, the one candidate name present, default)   - most fields
+#   direct  (conversion field, the one name present, default)                   - most fields
 #   other   (conversion field, getter or candidate names present, default)
 _Plan = tuple[
     tuple[tuple[str, str, Any], ...],
@@ -100,9 +119,10 @@ _Plan = tuple[
 class RecordMapping:
     """The lookups of one stream, compiled once so that each record costs a few dict reads."""
 
-    def __init__(self, mapping: Mapping[str, str], defaults: Mapping[str, Any]) -> None:
-        """Compile a getter per conversion field."""
-        self._mapped = {field: _path(path) for field, path in mapping.items()}
+    def __init__(self, mapping: Mapping[str, str | None], defaults: Mapping[str, Any]) -> None:
+        """`mapping`: conversion field -> property path; `""` (or None) turns the field's
+        lookup off (its default still applies)."""
+        self._mapped = {field: (path or "").strip() for field, path in mapping.items()}
         self._candidates = CONVERSION_FIELDS
         self._defaults = dict(defaults)
         # Records of a stream share their property names: the fields to look at (and the
@@ -115,11 +135,15 @@ class RecordMapping:
         other: list[tuple[str, Getter | tuple[str, ...], Any]] = []
         for field, candidates in self._candidates.items():
             default = self._defaults.get(field)
-            getter = self._mapped.get(field)
-            if getter is not None:
-                other.append((field, getter, default))
-                continue
-            there = tuple(name for name in candidates if name in present)
+            path = self._mapped.get(field)
+            if path is None:
+                there = tuple(name for name in candidates if name in present)
+            else:
+                found = _path_lookup(path, present) if path else None
+                if callable(found):
+                    other.append((field, found, default))
+                    continue
+                there = () if found is None else (found,)
             if len(there) == 1:
                 direct.append((field, there[0], default))
             elif there or default is not None:
@@ -162,3 +186,50 @@ class RecordMapping:
             if value is not None:
                 fields[field] = value
         return fields
+
+
+# --- key properties that identify a person rather than an event --------------------------
+
+# Words of a property name: camelCase, snake_case, kebab-case and CAPS all split alike.
+_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# A word that is a contact or device identifier wherever it stands in the name.
+_IDENTIFIER_WORDS = frozenset(
+    "email emails phone phones mobile msisdn telephone maid idfa idfv gaid aaid".split()
+)
+# The same run together or split oddly ("e_mail", "userid", "ip_address").
+_IDENTIFIER_JOINED = frozenset(
+    "email emailaddress phonenumber mobilenumber ipaddress uid userid useridentifier "
+    "customerid custid memberid clientid accountid personid contactid visitorid".split()
+)
+# A name made of these only, with a person word among them, names a person or device:
+# customer, customer_id, userKey, member_no, device_id; order_id and customer_order_id do not.
+_PERSON_WORDS = frozenset(
+    "user customer cust member client account person contact visitor shopper buyer "
+    "subscriber profile patient guest player device".split()
+)
+_ID_WORDS = frozenset("id ids identifier key no nr num number code ref uuid guid hash".split())
+
+
+def user_identifier_keys(key_properties: Iterable[str]) -> list[str]:
+    """The key properties whose names look like a user identifier (`email`, `customer_id`,
+    `userId`, `phone`, ...), in the given order.
+
+    The derived dedupe ID hashes the key properties: a stream keyed by a person gives all of
+    that person's conversions one ID (Amazon keeps one of them), and the DSP spec forbids user
+    identifiers, hashed or not, as dedupe IDs. A name check, for a warning: no value is read.
+    """
+    found = []
+    for name in key_properties:
+        words = [word.lower() for word in _NAME_WORDS.findall(name)]
+        if not words:
+            continue
+        if (
+            "".join(words) in _IDENTIFIER_JOINED
+            or not _IDENTIFIER_WORDS.isdisjoint(words)
+            or (
+                not _PERSON_WORDS.isdisjoint(words)
+                and all(word in _PERSON_WORDS or word in _ID_WORDS for word in words)
+            )
+        ):
+            found.append(name)
+    return found

@@ -7,6 +7,8 @@ APIs differ (event age, ad-tag source, consent) the tests say so.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ SCHEMA = {
         **SEED_SCHEMA["properties"],
         "dedupeId": {"type": "string"},
         "name": {"type": "string"},
+        "eventName": {"type": "string"},
+        "state": {"type": "string"},
         "ipAddress": {"type": "string"},
         "amazonUserData": {"type": "string"},
         "tcf": {"type": "string"},
@@ -164,16 +168,12 @@ def test_mapping_with_dotted_paths_and_defaults(
         assert event["matchKeys"] == [{"type": "EMAIL", "values": [sha256(email)]}]
         if api == "dsp":
             assert event["conversionDefinitionId"] == definition
-            assert event["currencyCode"] == "EUR"
         else:
             assert event["eventDescription"]["conversionType"] == enum
-            # Amazon takes currency and units for purchases only.
-            is_purchase = enum == "OFF_AMAZON_PURCHASES"
-            assert ("currencyCode" in event, "unitsSold" in event) == (is_purchase, is_purchase)
-    if api == "dsp":
-        assert events["T-0"]["unitsSold"] == 2
-    else:
-        assert (events["T-0"]["currencyCode"], events["T-0"]["unitsSold"]) == ("EUR", 2)
+        # Amazon takes currency and units for purchases only, in both APIs.
+        is_purchase = enum == "OFF_AMAZON_PURCHASES"
+        assert ("currencyCode" in event, "unitsSold" in event) == (is_purchase, is_purchase)
+    assert (events["T-0"]["currencyCode"], events["T-0"]["unitsSold"]) == ("EUR", 2)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -288,7 +288,7 @@ def test_amazon_ad_tag_source_goes_to_dsp_only(
 ) -> None:
     records = [
         seed_record(1),
-        seed_record(2, source="AMAZON_AD_TAG", name="web_purchase"),
+        seed_record(2, source="AMAZON_AD_TAG", eventName="web_purchase"),
     ]
 
     run = run_target(
@@ -384,3 +384,240 @@ def test_events_request_headers_and_partner(emulator: AmazonAdsEmulator, tmp_pat
     assert all(e["partner"] == "target_amazon_dsp_conversions" for e in request.body["events"])
     assert "client_secret" not in run.stderr
     assert "test-client-secret" not in run.stderr
+
+
+# ------------------------------------------------------------------ records as users have them
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_unusable_match_keys_are_dropped_counted_and_explained(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    hashed = sha256("buyer.7@example.com")
+    records = [
+        # An order table's `state` holds the order status; its `name` the customer's name.
+        *[seed_record(i, state="shipped", name="John Roe") for i in range(4)],
+        seed_record(4, email="jane@example.com", userIdentifier="a" * 64),
+        seed_record(5, userIdentifier=None, email="n/a", state="complete"),
+        # user_identifier_type types only what the shape cannot tell.
+        seed_record(6, userIdentifier="+1 (201) 555-0123"),
+        seed_record(7, userIdentifier=hashed.upper()),
+        seed_record(8, userIdentifier="6D92078A-8246-4BA4-AE5B-76104861E7DC"),
+    ]
+    config = emulator.target_config(api=api, user_identifier_type="EMAIL")
+
+    run = run_target(config, singer_stream(records, schema=SCHEMA), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    report = run.report
+    assert (report["records_accepted"], report["records_rejected"]) == (8, 1)
+    # Counted per type, and said once per run (without a value).
+    assert report["match_keys_dropped"] == {"STATE": 4}
+    assert report["match_keys"] == {"EMAIL": 6, "PHONE": 1, "MAID": 1}
+    assert run.stderr.count("STATE match keys that cannot be used") == 1
+    [reject] = run.rejects
+    assert reject["errors"] == [
+        {
+            "code": "MISSING_MATCH_KEY",
+            "message": "no usable match key: email dropped (not an email address "
+            "(local@domain.tld)), state dropped (not a region of US)",
+            "field": "matchKeys",
+        }
+    ]
+    events = accepted_by_id(emulator, api)
+    by_order = {e[DEDUPE_KEY[api]]: e for e in events.values()}
+    assert len(by_order) == 8
+    keys = [{k["type"]: k["values"][0] for k in e["matchKeys"]} for e in events.values()]
+    assert {"PHONE": sha256("12015550123")} in keys
+    assert {"EMAIL": hashed} in keys
+    assert {"MAID": "6D92078A-8246-4BA4-AE5B-76104861E7DC"} in keys
+    # A bare `name` column is a person's name: never sent.
+    for request in uploads(emulator, api):
+        assert "John Roe" not in str(request.body)
+    names = {e["name"] if api == "dsp" else e["eventDescription"]["name"] for e in events.values()}
+    assert names == {"purchase"}
+    for secret in ("shipped", "n/a", "jane@example.com"):
+        assert secret not in run.stderr
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_unusable_user_identifier_beside_other_keys_is_counted_and_warned_once(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [seed_record(i, email=f"b{i}@example.com", userIdentifier="a" * 64) for i in range(3)]
+
+    run = run_target(
+        emulator.target_config(api=api), singer_stream(records, schema=SCHEMA), tmp_path
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["records_accepted"] == 3
+    assert run.report["match_keys_dropped"] == {"userIdentifier": 3}
+    assert run.stderr.count("userIdentifier values that cannot be used") == 1
+    uploads(emulator, api)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_values_times_and_ids_as_taps_write_them(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    epoch = int((datetime.now(timezone.utc) - timedelta(hours=2)).timestamp())
+    long_id = "order/" + "x" * 300
+    records = [
+        seed_record(1, eventTime=str(epoch)),  # epoch seconds as text (CSV taps)
+        seed_record(2, conversionType="signup", conversionValue=-0.0),
+        seed_record(3, dedupeId=long_id + "-a"),
+        seed_record(4, dedupeId=long_id + "-b"),  # the same first 256 characters
+        seed_record(5, conversionValue=-1.0),  # a purchase cannot be worth less than 0
+        seed_record(6, conversionType="signup", conversionValue=-2.5, currency="EUR"),
+    ]
+
+    run = run_target(
+        emulator.target_config(api=api), singer_stream(records, schema=SCHEMA), tmp_path
+    )
+
+    assert run.returncode == 0, run.stderr
+    [reject] = run.rejects
+    assert reject["record"]["order_id"] == "order-000005"
+    assert [(e["code"], e["field"]) for e in reject["errors"]] == [
+        ("VALUE_OUT_OF_RANGE", "conversionValue")
+    ]
+    assert run.report["records_accepted"] == 5
+    events = accepted_by_id(emulator, api)
+    by_order = {e[DEDUPE_KEY[api]]: e[TIME_KEY[api]] for e in events.values()}  # every ID distinct
+    assert len(by_order) == 5
+    stamp = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert stamp in by_order.values()
+    values = sorted((e.get("value"), "currencyCode" in e) for e in events.values())
+    assert values[:2] == [(-2.5, False), (0.0, False)]  # no currency for a signup
+    zero = next(e["value"] for e in events.values() if e.get("value") == 0)
+    assert math.copysign(1, zero) == 1  # 0, never -0.0
+    hashed_ids = [i for i in events if i.startswith("tadc-") and len(i) == 45]
+    assert len(hashed_ids) >= 2
+    uploads(emulator, api)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_flattened_records_find_the_dotted_mapping(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    schema = {
+        **SEED_SCHEMA,
+        "properties": {
+            **SEED_SCHEMA["properties"],
+            "customer": {"type": "object", "properties": {"email": {"type": "string"}}},
+        },
+    }
+    records = [
+        seed_record(i, userIdentifier=None, customer={"email": f"Flat.{i}@Example.com"})
+        for i in range(3)
+    ]
+    # The SDK flattens `customer.email` to `customer__email`; the README maps `customer.email`.
+    config = emulator.target_config(
+        api=api,
+        flattening_enabled=True,
+        flattening_max_depth=2,
+        mapping={"email": "customer.email"},
+    )
+
+    run = run_target(config, singer_stream(records, schema=schema), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert run.report["records_accepted"] == 3, run.rejects
+    keys = sorted(e["matchKeys"][0]["values"][0] for e in accepted_by_id(emulator, api).values())
+    assert keys == sorted(sha256(f"flat.{i}@example.com") for i in range(3))
+    uploads(emulator, api)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_entity_account_ids_go_to_the_events_api_only(api: str, tmp_path: Path) -> None:
+    records = [seed_record(1, advertiserId="ENTITY2X3Y4Z5A6B7C"), seed_record(2)]
+    config = {
+        "api": api,
+        "dry_run": True,
+        "advertiser_id": "1234567890",
+        "profile_id": "3333333333",
+        "conversion_definitions": {"purchase": "cd-purchase"},
+    }
+
+    run = run_target(config, singer_stream(records, schema=SCHEMA), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    for request in run.dry_run_requests:
+        assert request_errors(api, request["body"]) == []
+    accounts = sorted(r["headers"]["Amazon-Ads-AccountId"] for r in run.dry_run_requests)
+    if api == "events":
+        # Amazon's custom-attributes sample sends an entity ID as Amazon-Ads-AccountId.
+        assert accounts == ["1234567890", "ENTITY2X3Y4Z5A6B7C"]
+        assert run.rejects == []
+    else:
+        assert accounts == ["1234567890"]
+        [reject] = run.rejects
+        assert reject["errors"][0]["code"] == "INVALID_ADVERTISER_ID"
+        assert "not an entity ID" in reject["errors"][0]["message"]
+
+
+# --------------------------------------------------------------------------- Events API fields
+
+
+def test_events_every_field_of_amazons_schema_from_a_record(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    tokens = "a1B2c3D4e5.1747742400000|Z9y8X7w6V5.1747742460000"
+    full = seed_record(
+        1,
+        userIdentifier=None,
+        email="Jane.Doe@Example.com",
+        realId="AXM-42",
+        merkle_id="MKL-7",
+        kantarId="KAN-9",
+        fip="81.2.69.160",
+        countryCode="OTHER_EEA",
+        userAgent="Mozilla/5.0 (X11; Linux x86_64)",
+        amazonAdEventKey="aek-778899",
+        arefMeasurementTokens=tokens,
+        amazonUserData="opted_in",
+        amazonAdStorage="off",
+        customData={"qty": 3.0, "brand": "acme"},
+        eventName="store_purchase",
+        limitedDataUse=True,
+    )
+    # amazonAdStorage alone: amazonConsent would lack its required amznUserData.
+    incomplete = [seed_record(i, amazonAdStorage="granted") for i in (2, 3)]
+    text = "".join(
+        json.dumps(m) + "\n" for m in singer_stream([full, *incomplete], schema=SCHEMA)
+    )  # 3.0 stays 3.0 in the input, as a tap writes it
+
+    run = run_target(emulator.target_config(api="events"), text, tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert run.rejects == []
+    assert run.report["records_accepted"] == 3
+    assert run.report["match_keys"] == {
+        "EMAIL": 3, "REAL_ID": 1, "MERKLE_ID": 1, "KANTAR_ID": 1, "FIP": 1,
+    }  # fmt: skip
+    events = {e["eventId"]: e for e in emulator.accepted}
+    event = next(e for e in events.values() if e["countryCode"] == "OTHER_EEA")
+    assert {k["type"]: k["values"][0] for k in event["matchKeys"]} == {
+        "EMAIL": sha256("jane.doe@example.com"),
+        "REAL_ID": "AXM-42",
+        "MERKLE_ID": "MKL-7",
+        "KANTAR_ID": "KAN-9",
+        "FIP": "81.2.69.160",
+    }
+    assert event["deviceInfo"] == {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)"}
+    assert event["amazonAdEventKey"] == "aek-778899"
+    assert event["arefMeasurementTokens"] == tokens
+    assert event["consent"] == {
+        "amazonConsent": {"amznUserData": "GRANTED", "amznAdStorage": "DENIED"}
+    }
+    assert event["customData"] == [
+        {"name": "qty", "value": "3", "dataType": "INTEGER"},
+        {"name": "brand", "value": "acme", "dataType": "STRING"},
+    ]
+    assert event["eventDescription"]["name"] == "store_purchase"
+    assert event["dataProcessingOptions"] == {"options": "LIMITED_DATA_USE"}
+    others = [e for e in events.values() if e is not event]
+    assert [("consent" in e) for e in others] == [False, False]
+    assert run.stderr.count("amazonAdStorage without amazonUserData") == 1
+    uploads(emulator, "events")

@@ -128,6 +128,11 @@ def test_conversion_type_words(word: str, enum: str | None) -> None:
         ("2026-11-22 10:00:00", "2026-11-22T10:00:00Z"),
         (1_795_334_400, "2026-11-22T08:00:00Z"),
         (1_795_334_400_000, "2026-11-22T08:00:00Z"),
+        # Epoch seconds and milliseconds as text, as CSV taps give them.
+        ("1795334400", "2026-11-22T08:00:00Z"),
+        (" 1795334400000 ", "2026-11-22T08:00:00Z"),
+        ("1795334400.9", "2026-11-22T08:00:00Z"),
+        ("20261122", "2026-11-22T00:00:00Z"),  # 8 digits: an ISO 8601 basic date
         (datetime(2026, 11, 22, 1, 2, 3), "2026-11-22T01:02:03Z"),
     ],
 )
@@ -162,6 +167,8 @@ def test_event_age_limit_differs_per_api() -> None:
         ({"unitsSold": 0}, "INVALID_UNITS_SOLD"),
         ({"source": "EMAIL_BLAST"}, "INVALID_SOURCE"),
         ({"advertiserId": "ENTITY2X3Y"}, "INVALID_ADVERTISER_ID"),
+        ({"countryCode": "ZZ"}, "INVALID_COUNTRY"),  # a pseudo-code of the Events API only
+        ({"conversionValue": "-0.01"}, "VALUE_OUT_OF_RANGE"),  # a purchase's value is money
         ({"userIdentifier": "   "}, "MISSING_MATCH_KEY"),
         ({"userIdentifier": None, "email": "@@@"}, "MISSING_MATCH_KEY"),
         ({"userIdentifier": "a" * 64}, "UNKNOWN_IDENTIFIER_TYPE"),
@@ -198,3 +205,152 @@ def test_dedupe_id_is_deterministic_and_ignores_sdc_metadata() -> None:
     content_b = dedupe_seed("s", {"a": 1, "_sdc_extracted_at": "y"}, [])
     assert content_a == content_b
     assert convert({**SEED, "eventId": "order-9"}).dedupe_id == "order-9"
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("raw", [-0.0, "-0.0", Decimal("-0.00"), "-0.004", 0])
+def test_zero_is_sent_as_zero_never_as_minus_zero(raw: Any) -> None:
+    for rules in (DSP, EVENTS):
+        value = convert({**SEED, "conversionValue": raw}, rules).value
+        assert value == 0
+        assert repr(float(value)) == "0.0"  # what the payloads write
+
+
+def test_negative_values_are_refused_for_purchases_only_in_both_apis() -> None:
+    # Both OpenAPI files, `value` of OFF_AMAZON_PURCHASES: "Must be a minimum of 0" / "min 0";
+    # other types: "Can be negative".
+    for rules in (DSP, EVENTS):
+        assert problems({**SEED, "conversionValue": -5}, rules) == ["VALUE_OUT_OF_RANGE"]
+        signup = convert({**SEED, "conversionType": "signup", "conversionValue": -5}, rules)
+        assert signup.value == Decimal("-5.00")
+    # DSP without a type: the definition decides what the value is, so Amazon judges it.
+    untyped = {k: v for k, v in SEED.items() if k != "conversionType"}
+    assert convert({**untyped, "eventName": "store", "conversionValue": -5}).value == -5
+
+
+# --------------------------------------------------------------------------- dedupe IDs
+
+
+def test_own_dedupe_id_longer_than_256_characters_becomes_its_hash() -> None:
+    start = "order/" + "x" * 250
+    first = convert({**SEED, "dedupeId": start + "-first"}).dedupe_id
+    second = convert({**SEED, "dedupeId": start + "-second"}).dedupe_id
+
+    assert first != second  # a cut at 256 would have made them one ID
+    assert first == "tadc-" + sha256_hex(start + "-first")[:40]
+    exactly = "y" * 256
+    assert convert({**SEED, "dedupeId": exactly}).dedupe_id == exactly
+
+
+# --------------------------------------------------------------------------- advertisers, countries
+
+
+def test_entity_account_ids_for_the_events_api_only() -> None:
+    # Amazon's custom-attributes sample (amzn/ads-advanced-tools-docs, .env.example) sends the
+    # account's entity ID as Amazon-Ads-AccountId; the DSP path takes the numeric ID only.
+    record = {**SEED, "advertiserId": "ENTITY2X3Y4Z5A6B7C"}
+    assert convert(record, EVENTS).advertiser_id == "ENTITY2X3Y4Z5A6B7C"
+    assert problems(record, DSP) == ["INVALID_ADVERTISER_ID"]
+    assert convert(SEED, EVENTS, advertiser_id="ENTITY9Z").advertiser_id == "ENTITY9Z"
+    for bad in ("ENTITY", "ENTITY 1", "entity2x3y", "ENTITY2X3Y\r\nX-Other: 1"):
+        assert problems({**SEED, "advertiserId": bad}, EVENTS) == ["INVALID_ADVERTISER_ID"]
+
+
+def test_entity_id_refusal_says_why_per_api() -> None:
+    with pytest.raises(Rejected) as dsp:
+        convert({**SEED, "advertiserId": "ENTITY2X3Y"}, DSP)
+    assert "not an entity ID" in dsp.value.problems[0].message
+    with pytest.raises(Rejected) as events:
+        convert({**SEED, "advertiserId": "12.5"}, EVENTS)
+    assert "ENTITY" in events.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("given", "code"), [("ZZ", "ZZ"), ("other", "OTHER"), ("OTHER_EEA", "OTHER_EEA")]
+)
+def test_country_pseudo_codes_for_the_events_api_only(given: str, code: str) -> None:
+    # CountryCode of the Events schema ends with ZZ, OTHER, OTHER_EEA; DSP: ISO codes.
+    assert convert({**SEED, "countryCode": given}, EVENTS).country_code == code
+    assert problems({**SEED, "countryCode": given}, DSP) == ["INVALID_COUNTRY"]
+    assert convert({**SEED, "countryCode": "de_DE"}, EVENTS).country_code == "DE"
+
+
+# --------------------------------------------------------------------------- match keys
+
+
+def test_user_identifier_type_applies_only_where_the_shape_says_nothing() -> None:
+    hashed = sha256_hex("jane.doe@example.com")
+    phone = convert({**SEED, "userIdentifier": "+1 (555) 123-4567"}, user_identifier_type="EMAIL")
+    maid = convert(
+        {**SEED, "userIdentifier": "6D92078A-8246-4BA4-AE5B-76104861E7DC"},
+        user_identifier_type="EMAIL",
+    )
+    email = convert({**SEED, "userIdentifier": hashed.upper()}, user_identifier_type="EMAIL")
+
+    assert phone.match_keys == [("PHONE", sha256_hex("15551234567"))]
+    assert maid.match_keys == [("MAID", "6D92078A-8246-4BA4-AE5B-76104861E7DC")]
+    assert email.match_keys == [("EMAIL", hashed)]
+
+
+def test_unusable_user_identifier_beside_other_keys_is_dropped_and_counted() -> None:
+    record = {**SEED, "email": "jane@example.com"}
+    untyped = convert({**record, "userIdentifier": "a" * 64})
+    broken = convert({**record, "userIdentifier": "555-0100"})  # a PHONE without area code
+    duplicate = convert({**record, "userIdentifier": "other@example.com"})
+
+    for conversion in (untyped, broken):
+        assert conversion.match_keys == [("EMAIL", sha256_hex("jane@example.com"))]
+        assert conversion.dropped_keys == ("userIdentifier",)
+    assert duplicate.dropped_keys == ()  # the email column already gave an EMAIL
+
+
+def test_dropped_match_keys_are_named_by_type() -> None:
+    conversion = convert(
+        {**SEED, "state": "shipped", "postalCode": "J9T", "countryCode": "CA", "phone": "12"}
+    )
+    assert [t for t, _ in conversion.match_keys] == ["EMAIL"]
+    assert conversion.dropped_keys == ("PHONE", "STATE", "POSTAL")
+    # A key type the API does not have is no drop worth counting.
+    assert convert({**SEED, "realId": "AXM-1"}).dropped_keys == ()
+    assert dict(convert({**SEED, "realId": "AXM-1"}, EVENTS).match_keys)["REAL_ID"] == "AXM-1"
+    assert convert(SEED).dropped_keys == ()
+
+
+def missing_key_message(record: dict[str, Any], rules: ApiRules = DSP, **settings: Any) -> str:
+    with pytest.raises(Rejected) as caught:
+        convert(record, rules, **settings)
+    [problem] = [p for p in caught.value.problems if p.field in ("matchKeys", "userIdentifier")]
+    return f"{problem.code}: {problem.message}"
+
+
+def test_no_usable_match_key_says_what_was_dropped_and_why_never_the_value() -> None:
+    record = {**SEED, "userIdentifier": None, "email": "jane.doe at example", "state": "shipped"}
+    message = missing_key_message({**record, "countryCode": "DE"})
+
+    assert message == (
+        "MISSING_MATCH_KEY: no usable match key: email dropped (not an email address "
+        "(local@domain.tld)), state dropped (a status word, not a region)"
+    )
+    assert "jane" not in message
+    assert "shipped" not in message
+    assert missing_key_message(record).endswith("state dropped (not a region of US)")
+
+
+def test_no_usable_match_key_reasons_per_api_and_identifier() -> None:
+    assert missing_key_message({**SEED, "userIdentifier": None, "realId": "AXM-1"}) == (
+        "MISSING_MATCH_KEY: no usable match key: realId dropped (not supported by the dsp API)"
+    )
+    assert missing_key_message({**SEED, "userIdentifier": "+1 555 0100"}) == (
+        "MISSING_MATCH_KEY: no usable match key: userIdentifier dropped (read as PHONE: not a "
+        "complete phone number of US)"
+    )
+    assert missing_key_message({**SEED, "userIdentifier": "a" * 64, "phone": "12"}) == (
+        "UNKNOWN_IDENTIFIER_TYPE: the type of userIdentifier cannot be inferred; set "
+        "user_identifier_type; no other match key is usable: phone dropped (not a complete "
+        "phone number of US)"
+    )
+    assert missing_key_message({**SEED, "userIdentifier": None}).startswith(
+        "MISSING_MATCH_KEY: no match key: the record has none of email, phone"
+    )

@@ -50,7 +50,7 @@ def test_configured_definitions_and_record_ids_win(
 ) -> None:
     other = emulator.add_definition("1234567890", "crm_purchase")
     records = [
-        seed_record(0, name="anything", conversionType="purchase"),
+        seed_record(0, eventName="anything", conversionType="purchase"),
         seed_record(1, conversionDefinitionId="cd-lead", conversionType="lead"),
     ]
     config = emulator.target_config(conversion_definitions={"purchase": {"1234567890": other}})
@@ -64,7 +64,9 @@ def test_configured_definitions_and_record_ids_win(
 def test_missing_definition_is_rejected_or_created(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
-    records = [seed_record(i, name="newsletter_signup", conversionType="signup") for i in range(3)]
+    records = [
+        seed_record(i, eventName="newsletter_signup", conversionType="signup") for i in range(3)
+    ]
     refused = run_target(emulator.target_config(), singer_stream(records), tmp_path / "a")
     assert refused.returncode == 0
     assert [r["errors"][0]["code"] for r in refused.rejects] == ["DEFINITION_NOT_FOUND"] * 3
@@ -85,9 +87,9 @@ def test_missing_definition_is_rejected_or_created(
 
 def test_source_must_match_the_definition(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
     records = [
-        seed_record(0, name="web_purchase"),  # an AMAZON_AD_TAG definition, record is S2S
+        seed_record(0, eventName="web_purchase"),  # an AMAZON_AD_TAG definition, record is S2S
         seed_record(1, conversionDefinitionId="cd-web-purchase"),
-        seed_record(2, name="web_purchase", source="AMAZON_AD_TAG"),
+        seed_record(2, eventName="web_purchase", source="AMAZON_AD_TAG"),
         seed_record(3),
     ]
     run = run_target(emulator.target_config(), singer_stream(records), tmp_path)

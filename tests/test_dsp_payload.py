@@ -93,16 +93,34 @@ def test_event_payload_matches_amazons_field_names() -> None:
     }
 
 
-def test_units_sold_only_for_purchases() -> None:
-    assert "unitsSold" not in event_of(conversion(conversion_type="SIGN_UP"))
+def test_currency_and_units_sold_only_for_purchases() -> None:
+    # ConversionEventDataV1.unitsSold: "Only applicable for OFF_AMAZON_PURCHASES conversion
+    # type"; the same for currencyCode (reference/amazon-ads-api.md §12), as in events mode.
+    signup = event_of(conversion(conversion_type="SIGN_UP", value=Decimal("-2.50")))
+    assert "unitsSold" not in signup
+    assert "currencyCode" not in signup
+    assert signup["value"] == -2.5  # a non-monetary value "can be negative"
 
 
-def test_without_a_conversion_type_the_definitions_type_decides_on_units_sold() -> None:
+def test_without_a_conversion_type_the_definitions_type_decides_on_purchase_fields() -> None:
     untyped = conversion(conversion_type=None)
     listed = {"conversionDefinitionId": "cd-0001", "conversionType": "SIGN_UP"}
-    assert "unitsSold" not in event_of(untyped, listed)
-    assert event_of(untyped, {**listed, "conversionType": "OFF_AMAZON_PURCHASES"})["unitsSold"] == 2
-    assert event_of(untyped)["unitsSold"] == 2  # a type nobody knows: left to Amazon
+    signup = event_of(untyped, listed)
+    assert ("unitsSold" in signup, "currencyCode" in signup) == (False, False)
+    purchase = event_of(untyped, {**listed, "conversionType": "OFF_AMAZON_PURCHASES"})
+    assert (purchase["currencyCode"], purchase["unitsSold"]) == ("USD", 2)
+    unknown = event_of(untyped)  # a type nobody knows (dry run): left to Amazon
+    assert (unknown["currencyCode"], unknown["unitsSold"]) == ("USD", 2)
+    assert request_errors("dsp", body_of(untyped)) == []
+
+
+def test_currency_alone_waits_for_the_type_too() -> None:
+    untyped = conversion(conversion_type=None, units_sold=None)
+    encoded = API.encode(untyped)
+    assert b"currencyCode" not in encoded.body
+    assert encoded.purchase_fields == b',"currencyCode":"USD"'
+    listed = {"conversionDefinitionId": "cd-0001", "conversionType": "LEAD"}
+    assert "currencyCode" not in event_of(untyped, listed)
 
 
 def test_request_body_validates_against_amazons_schema() -> None:

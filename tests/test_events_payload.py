@@ -8,20 +8,28 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from target_amazon_dsp_conversions.amazon_fields import EVENTS_RULES as RULES
 from target_amazon_dsp_conversions.apis.base import Endpoint
-from target_amazon_dsp_conversions.apis.events import PARTNER, EventsApi
-from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
+from target_amazon_dsp_conversions.apis.events import (
+    INCOMPLETE_CONSENT_NOTICE,
+    PARTNER,
+    EventsApi,
+)
+from target_amazon_dsp_conversions.conversion import Conversion, build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.errors import Problem, Rejected
 from target_amazon_dsp_conversions.mapping import RecordMapping
-from tests.openapi_schemas import request_errors, schema_errors
+from tests.openapi_schemas import load_spec, request_errors, schema_errors
 
 NOW = datetime(2026, 5, 20, 12, 0, 0, tzinfo=timezone.utc)
 EMAIL_HASH = hashlib.sha256(b"jane.doe@example.com").hexdigest()
+# Two <token>.<epoch ms> pairs as EventCreate.arefMeasurementTokens describes them: "Token is a
+# 10-char alphanumeric string; timestamp is 13-digit epoch milliseconds UTC ... separated by |".
+AREF_TOKENS = "a1B2c3D4e5.1747742400000|Z9y8X7w6V5.1747742460000"
 
 
 def record(**overrides: Any) -> dict[str, Any]:
@@ -47,6 +55,17 @@ def build(
     mapping: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The EventCreate the target sends for `rec`; it must validate against Amazon's schema."""
+    return build_with_conversion(rec, region=region, defaults=defaults, mapping=mapping)[0]
+
+
+def build_with_conversion(
+    rec: dict[str, Any],
+    *,
+    region: str = "NA",
+    defaults: dict[str, Any] | None = None,
+    mapping: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], Conversion]:
+    """`build`, and the conversion after encoding (its notices for the main process)."""
     fields = RecordMapping(mapping or {}, defaults or {}).extract(rec)
     conversion = build_conversion(
         fields,
@@ -59,7 +78,7 @@ def build(
     )
     event = EventsApi(region=region).event_payload(conversion)
     assert request_errors("events", {"events": [event]}) == []
-    return event
+    return event, conversion
 
 
 def problems(rec: dict[str, Any], **kwargs: Any) -> list[tuple[str, str | None]]:
@@ -76,7 +95,16 @@ def problems(rec: dict[str, Any], **kwargs: Any) -> list[tuple[str, str | None]]
 
 def test_purchase_event_carries_every_field_amazon_takes() -> None:
     event = build(
-        record(unitsSold=2, dataSetName="crm_offline-sales", limitedDataUse=True, name="store")
+        record(
+            unitsSold=2,
+            dataSetName="crm_offline-sales",
+            limitedDataUse=True,
+            eventName="store",
+            userAgent="Mozilla/5.0 (X11; Linux x86_64)",
+            amazonAdEventKey="aek-123",
+            arefMeasurementTokens=AREF_TOKENS,
+            realId="AXM-1",
+        )
     )
 
     assert event == {
@@ -89,14 +117,23 @@ def test_purchase_event_carries_every_field_amazon_takes() -> None:
         },
         "eventTime": "2026-05-20T11:00:00Z",
         "countryCode": "DE",
-        "matchKeys": [{"type": "EMAIL", "values": [EMAIL_HASH]}],
+        "matchKeys": [
+            {"type": "EMAIL", "values": [EMAIL_HASH]},
+            {"type": "REAL_ID", "values": ["AXM-1"]},  # raw, as the schema says
+        ],
         "eventId": event["eventId"],
         "partner": PARTNER,
         "value": 19.99,
         "currencyCode": "EUR",
         "unitsSold": 2,
         "dataProcessingOptions": {"options": "LIMITED_DATA_USE"},
+        "deviceInfo": {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)"},
+        "amazonAdEventKey": "aek-123",
+        "arefMeasurementTokens": AREF_TOKENS,
     }
+    # Every property of Amazon's EventCreate can be filled from a record.
+    schema = load_spec("events")["components"]["schemas"]["EventCreate"]["properties"]
+    assert set(event) | {"consent", "customData"} == set(schema)
 
 
 def test_optional_fields_are_left_out_when_the_record_has_none() -> None:
@@ -136,7 +173,7 @@ def test_conversion_type_from_seed_words_or_amazons_enum(given: str, enum: str) 
 
 
 def test_conversion_type_is_required() -> None:
-    assert problems(record(conversionType=None, name="store")) == [
+    assert problems(record(conversionType=None, eventName="store")) == [
         ("MISSING_FIELD", "conversionType")
     ]
     assert problems(record(conversionType="refund")) == [
@@ -185,6 +222,81 @@ def test_raw_match_keys_and_hashed_ones_together() -> None:
     assert keys["MATCH_ID"] == "LOYALTY-0042"  # the Events API takes MATCH_ID raw
     assert keys["PHONE"] == hashlib.sha256(b"49301234567").hexdigest()
     assert "MAID" in keys
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        # The Events schema (CreateMatchKey): "REAL_ID, MERKLE_ID, KANTAR_ID, and FIP accept raw
+        # identifier values"; FIP is a "Full IP address ... IPv4 and IPv6".
+        ({"realId": " AXM-42 "}, {"type": "REAL_ID", "values": ["AXM-42"]}),
+        ({"real_id": "AXM-42"}, {"type": "REAL_ID", "values": ["AXM-42"]}),
+        ({"merkleId": "MKL-7"}, {"type": "MERKLE_ID", "values": ["MKL-7"]}),
+        ({"merkle_id": "MKL-7"}, {"type": "MERKLE_ID", "values": ["MKL-7"]}),
+        ({"kantarId": "KAN-9"}, {"type": "KANTAR_ID", "values": ["KAN-9"]}),
+        ({"kantar_id": "KAN-9"}, {"type": "KANTAR_ID", "values": ["KAN-9"]}),
+        ({"fip": "81.2.69.160"}, {"type": "FIP", "values": ["81.2.69.160"]}),
+        (
+            {"fip": "2A00:1450:4001:81C::200E"},
+            {"type": "FIP", "values": ["2a00:1450:4001:81c::200e"]},
+        ),
+    ],
+)
+def test_vendor_ids_and_full_ip_are_raw_match_keys(
+    fields: dict[str, Any], key: dict[str, Any]
+) -> None:
+    event = build(record(email=None, **fields))
+
+    assert event["matchKeys"] == [key]
+
+
+def test_user_agent_goes_to_device_info_cut_at_512_characters() -> None:
+    # CreateDeviceInfo.userAgent: "Raw user agent string ... Max 512 characters."
+    agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) " + "x" * 600
+
+    event = build(record(user_agent=agent))
+
+    assert event["deviceInfo"] == {"userAgent": agent[:512]}
+    assert "deviceInfo" not in build(record(userAgent="  "))
+    assert problems(record(userAgent={"ua": "x"})) == [("INVALID_FIELD", "userAgent")]
+
+
+def test_ad_event_key_and_measurement_tokens_are_sent_as_given() -> None:
+    event = build(record(amazon_ad_event_key=778899, aref_measurement_tokens=AREF_TOKENS))
+    assert (event["amazonAdEventKey"], event["arefMeasurementTokens"]) == ("778899", AREF_TOKENS)
+    # The pairs may come as a list, and with spaces around the separators.
+    pairs = AREF_TOKENS.split("|")
+    assert build(record(arefMeasurementTokens=pairs))["arefMeasurementTokens"] == AREF_TOKENS
+    spaced = " | ".join(pairs)
+    assert build(record(arefMeasurementTokens=spaced))["arefMeasurementTokens"] == AREF_TOKENS
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        "a1B2c3D4e.1747742400000",  # a 9-character token
+        "a1B2c3D4e5.1747742400",  # epoch seconds, not milliseconds
+        "a1B2c3D4e5-1747742400000",
+        "a1B2c3D4e5.1747742400000,Z9y8X7w6V5.1747742460000",  # not |-separated
+        "a1B2c3D4e5.1747742400000|",
+    ],
+)
+def test_measurement_tokens_amazon_cannot_read_are_refused(tokens: str) -> None:
+    assert problems(record(arefMeasurementTokens=tokens)) == [
+        ("INVALID_MEASUREMENT_TOKENS", "arefMeasurementTokens")
+    ]
+
+
+@pytest.mark.parametrize("country", ["ZZ", "OTHER", "other_eea", " OTHER_EEA "])
+def test_country_pseudo_codes_of_the_events_api(country: str) -> None:
+    # CountryCode enum of the Events schema: the ISO codes and ZZ, OTHER, OTHER_EEA.
+    event = build(record(countryCode=country, phone="+49 30 1234567"))
+
+    assert event["countryCode"] == country.strip().upper()
+    # No country for the match keys: the phone needs its + (identity reads the code as none).
+    assert {"type": "PHONE", "values": [hashlib.sha256(b"49301234567").hexdigest()]} in event[
+        "matchKeys"
+    ]
 
 
 def test_amazon_ad_tag_source_is_refused() -> None:
@@ -248,13 +360,60 @@ def test_consent_is_optional_outside_the_eu() -> None:
     assert "consent" not in build(record(), region="FE")
 
 
+# The table of Amazon's GTM template (conversions_api/events_api_google_tag_manager/docs/
+# getting-started/using-the-template.md, "Privacy & Consent"): consent granted / denied.
+GTM_CONSENT_WORDS = [
+    ("TRUE", "FALSE"),
+    ("yes", "no"),
+    ("1", "0"),
+    ("on", "off"),
+    ("enabled", "disabled"),
+    ("opted_in", "opted_out"),
+    ("optin", "optout"),
+    ("granted", "denied"),
+]
+
+
+@pytest.mark.parametrize(("granted", "denied"), GTM_CONSENT_WORDS)
+def test_consent_words_of_amazons_gtm_template(granted: str, denied: str) -> None:
+    for given, status in ((granted, "GRANTED"), (denied, "DENIED"), (granted.upper(), "GRANTED")):
+        event = build(record(amazonUserData=given, amazonAdStorage=f" {given} "))
+        assert event["consent"] == {
+            "amazonConsent": {"amznUserData": status, "amznAdStorage": status}
+        }
+    assert build(record(amazonUserData="Opted-In"))["consent"] == {
+        "amazonConsent": {"amznUserData": "GRANTED"}
+    }
+
+
+def test_ad_storage_without_user_data_leaves_amazon_consent_out_outside_the_eu() -> None:
+    # amznUserData is required inside Amazon's amazonConsent (CreateAmazonConsentFormat).
+    event, conversion = build_with_conversion(record(amazonAdStorage="granted"))
+    assert "consent" not in event
+    assert conversion.notices == (INCOMPLETE_CONSENT_NOTICE,)
+
+    event, conversion = build_with_conversion(
+        record(amazonAdStorage="denied", ipAddress="81.2.69.160")
+    )
+    assert event["consent"] == {"geo": {"ipAddress": "81.2.69.160"}}
+    assert conversion.notices == (INCOMPLETE_CONSENT_NOTICE,)
+    assert build_with_conversion(record(amazonUserData="yes"))[1].notices == ()
+
+
+def test_ad_storage_without_user_data_is_refused_in_the_eu() -> None:
+    for extra in ({}, {"tcf": "CPXxRfAPXxRfA"}):
+        assert problems(record(amazonAdStorage="granted", **extra), region="EU") == [
+            ("INVALID_CONSENT", "amazonUserData")
+        ]
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
         ({"ipAddress": "999.1.1.1"}, "ipAddress"),
         ({"amazonUserData": "maybe"}, "amazonUserData"),
         ({"amazonUserData": "granted", "amazonAdStorage": "perhaps"}, "amazonAdStorage"),
-        ({"amazonAdStorage": "granted"}, "amazonUserData"),
+        ({"amazonAdStorage": "perhaps"}, "amazonAdStorage"),
         ({"tcf": 12345}, "tcf"),
     ],
 )
@@ -272,6 +431,20 @@ def test_custom_data_from_an_object() -> None:
         {"name": "brand", "value": "acme", "dataType": "STRING"},
         {"name": "store_id", "value": "17", "dataType": "INTEGER"},
         {"name": "size", "value": "3", "dataType": "INTEGER"},
+    ]
+
+
+def test_custom_data_numbers_as_the_reader_decodes_them() -> None:
+    # Input lines are decoded with parse_float=Decimal: {"qty": 3.0} arrives as Decimal("3.0").
+    custom = json.loads('{"qty": 3.0, "big": 1E+2, "neg": -0.0}', parse_float=Decimal)
+
+    assert build(record(customData=custom))["customData"] == [
+        {"name": "qty", "value": "3", "dataType": "INTEGER"},
+        {"name": "big", "value": "100", "dataType": "INTEGER"},
+        {"name": "neg", "value": "0", "dataType": "INTEGER"},
+    ]
+    assert problems(record(customData={"qty": Decimal("3.5")})) == [
+        ("INVALID_CUSTOM_DATA", "customData")
     ]
 
 

@@ -61,14 +61,16 @@ def _phone_spellings(count: int) -> list[str]:
 
 
 @pytest.mark.parametrize("country", [None, "US", "us", "CA", "PR", "MX", "GB", "DE", "XX"])
-def test_phone_fast_path_agrees_with_phonenumbers(country: str | None):
+def test_phone_fast_path_agrees_with_phonenumbers(country: str | None) -> None:
     for spelling in _phone_spellings(1500):
         assert identity.normalize("PHONE", spelling, country) == _by_phonenumbers(
             spelling, country
         ), (spelling, country)
 
 
-def test_phone_fast_path_takes_everyday_north_american_spellings(monkeypatch):
+def test_phone_fast_path_takes_everyday_north_american_spellings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def no_parsing(*_: Any) -> str:
         raise AssertionError("phonenumbers was used")
 
@@ -79,7 +81,7 @@ def test_phone_fast_path_takes_everyday_north_american_spellings(monkeypatch):
     assert identity.normalize("PHONE", "15551234567", None) == "15551234567"
 
 
-def test_phone_cache_answers_repeats_and_stays_bounded():
+def test_phone_cache_answers_repeats_and_stays_bounded() -> None:
     identity._parse_phone.cache_clear()
     for _ in range(3):
         assert identity.normalize("PHONE", "030 1234567", "DE") == "49301234567"
@@ -104,8 +106,12 @@ def _reference_extract(
         value = None
         if field in mapping:
             path = mapping[field]
-            if path in record:
+            if not path:
+                value = None  # "" turns the lookup off
+            elif path in record:
                 value = record[path]
+            elif path.replace(".", "__") in record:  # flattened by the SDK
+                value = record[path.replace(".", "__")]
             else:
                 value = record
                 for part in path.split("."):
@@ -119,7 +125,7 @@ def _reference_extract(
     return fields
 
 
-def test_mapping_plans_agree_with_field_by_field_lookup():
+def test_mapping_plans_agree_with_field_by_field_lookup() -> None:
     rnd = random.Random(7)
     names = [n for candidates in CONVERSION_FIELDS.values() for n in candidates] + ["other", "x"]
     values: list[Any] = [None, "", "  ", "value", 0, 12.5, False, {"a": 1}]
@@ -127,6 +133,7 @@ def test_mapping_plans_agree_with_field_by_field_lookup():
         ({}, {}),
         ({}, {"countryCode": "US", "currency": "USD"}),
         ({"email": "contact.email", "eventTime": "ts"}, {"countryCode": "US"}),
+        ({"email": "contact.email", "state": "", "countryCode": ""}, {"countryCode": "US"}),
     ]
     for mapping, defaults in configs:
         compiled = RecordMapping(mapping, defaults)
@@ -138,12 +145,14 @@ def test_mapping_plans_agree_with_field_by_field_lookup():
                 record["contact"] = {"email": rnd.choice(values)}
             if rnd.random() < 0.2:
                 record["contact.email"] = rnd.choice(values)
+            if rnd.random() < 0.2:
+                record["contact__email"] = rnd.choice(values)
             expected = _reference_extract(record, mapping, defaults)
             assert compiled.extract(record) == expected, record
             assert compiled.extract(dict(record)) == expected  # the cached plan, again
 
 
-def test_rejected_record_still_lists_every_problem():
+def test_rejected_record_still_lists_every_problem() -> None:
     api = api_for("dsp", region="NA")
     now = datetime.now(timezone.utc)
     fields = {
@@ -187,9 +196,10 @@ def test_dsp_event_bytes_are_the_payload_amazon_reads() -> None:
         }
         if c.value is not None:
             event["value"] = float(c.value)
-        if c.currency is not None:
+        purchase = c.conversion_type in (None, "OFF_AMAZON_PURCHASES")
+        if c.currency is not None and purchase:
             event["currencyCode"] = c.currency
-        if c.units_sold is not None and c.conversion_type in (None, "OFF_AMAZON_PURCHASES"):
+        if c.units_sold is not None and purchase:
             event["unitsSold"] = c.units_sold
         if c.limited_data_use:
             event["dataProcessingOptions"] = "LIMITED_DATA_USE"
@@ -210,6 +220,8 @@ def test_dsp_event_bytes_are_the_payload_amazon_reads() -> None:
         {},
         {"value": Decimal("129.99"), "currency": "USD", "units_sold": 2},
         {"value": Decimal("-0.50"), "units_sold": 3, "conversion_type": "SIGN_UP"},
+        {"value": Decimal("5"), "currency": "EUR", "units_sold": 3, "conversion_type": "LEAD"},
+        {"currency": "EUR", "conversion_type": None},
         {"value": Decimal("9999999999999.99"), "limited_data_use": True, "units_sold": 1},
         {"definition_id": 'cd "2" \\', "conversion_type": None, "units_sold": 5},
         {"name": 'Kauf "Ä" \\ \u2028 \x01 😀', "dedupe_id": "ß\n", "match_keys": []},

@@ -163,6 +163,22 @@ def test_caches_stay_bounded() -> None:
     assert identity._state.cache_info().currsize == identity._CACHE_SIZE
 
 
+def test_country_caches_stay_bounded_and_agree_with_the_uncached_rule() -> None:
+    identity._country.cache_clear()
+    identity._phone_region.cache_clear()
+    for n in range(identity._CACHE_SIZE + 10):
+        identity.normalize("POSTAL", "94105", f"x{n}")
+        identity.normalize("PHONE", "030 1234567", f"y{n}")
+    assert identity._country.cache_info().currsize == identity._CACHE_SIZE
+    assert identity._phone_region.cache_info().currsize == identity._PHONE_CACHE_SIZE
+    for given, code, region in [
+        ("us", "US", "US"), (" UK ", "GB", "GB"), ("ZZ", None, None), ("OTHER_EEA", None, None),
+        ("AQ", "AQ", None), ("", None, None), (None, None, None), ("USA", None, None),
+    ]:  # fmt: skip
+        assert identity._country(given) == code, given
+        assert identity._phone_region(given) == region, given
+
+
 # --- address words ---------------------------------------------------------------------------
 
 _FOLDED = re.compile(r"[a-z0-9]+|#")

@@ -51,12 +51,13 @@ class DspApi:
         )
         if c.value is not None:
             body += f',"value":{float(c.value)!r}'
-        if c.currency is not None:
-            body += f',"currencyCode":"{c.currency}"'
         if c.limited_data_use:
             body += ',"dataProcessingOptions":"LIMITED_DATA_USE"'
-        # Amazon takes unitsSold for purchases only; an unknown type is left to the definition.
-        purchase = f',"unitsSold":{c.units_sold!r}' if c.units_sold is not None else ""
+        # Amazon takes currencyCode and unitsSold for purchases only ("only applicable for
+        # OFF_AMAZON_PURCHASES"); for a record without a type its definition's type decides.
+        purchase = f',"currencyCode":"{c.currency}"' if c.currency is not None else ""
+        if c.units_sold is not None:
+            purchase += f',"unitsSold":{c.units_sold!r}'
         sent = purchase_fields_sent(c.conversion_type)
         if sent is not None:
             body, purchase = (body + purchase if sent else body), ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from target_amazon_dsp_conversions.amazon_fields import (
@@ -33,8 +34,22 @@ PARTNER = "target_amazon_dsp_conversions"
 _DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _CUSTOM_TEXT = re.compile(r"^[A-Za-z0-9_]{1,256}$")
 _CUSTOM_DATA_TYPES = frozenset({"STRING", "INTEGER", "TIMESTAMP"})
-_CONSENT_WORDS = {"granted": "GRANTED", "true": "GRANTED", "1": "GRANTED", "yes": "GRANTED",
-                  "denied": "DENIED", "false": "DENIED", "0": "DENIED", "no": "DENIED"}  # fmt: skip
+# The words Amazon's GTM template reads as consent (docs/getting-started/using-the-template.md),
+# case-insensitive; a dash or space reads as _ (opted-in).
+_GRANTED = "granted true yes 1 on enabled opted_in optin opt_in".split()
+_DENIED = "denied false no 0 off disabled opted_out optout opt_out".split()
+_CONSENT_WORDS = {**dict.fromkeys(_GRANTED, "GRANTED"), **dict.fromkeys(_DENIED, "DENIED")}
+# CreateDeviceInfo.userAgent: "Max 512 characters".
+MAX_USER_AGENT_LENGTH = 512
+# arefMeasurementTokens: "<token>.<unix_timestamp_ms>" pairs separated by "|"; a token is 10
+# letters or digits, the time 13 digits (the schema's description).
+_AREF_PAIR = r"[A-Za-z0-9]{10}\.[0-9]{13}"
+_AREF_TOKENS = re.compile(rf"{_AREF_PAIR}(?:\|{_AREF_PAIR})*")
+_DEVICE_AND_CLICK_FIELDS = frozenset({"userAgent", "amazonAdEventKey", "arefMeasurementTokens"})
+INCOMPLETE_CONSENT_NOTICE = (
+    "amazonAdStorage without amazonUserData: Amazon's amazonConsent needs amznUserData, so it "
+    "was left out of those events and the events were sent without it"
+)
 
 
 class EventsApi:
@@ -44,7 +59,7 @@ class EventsApi:
     rules = EVENTS_RULES
 
     def __init__(self, *, region: str = "NA") -> None:
-        """EU advertisers must send consent with every event."""
+        """EU advertisers must send consent with every event, complete."""
         self._consent_required = region == "EU"
 
     def encode(self, conversion: Conversion) -> base.EncodedEvent:
@@ -103,7 +118,9 @@ class EventsApi:
                 event["unitsSold"] = conversion.units_sold
         if conversion.limited_data_use:
             event["dataProcessingOptions"] = {"options": "LIMITED_DATA_USE"}
-        consent = _consent(extra)
+        consent, incomplete = _consent(extra, incomplete_is_error=self._consent_required)
+        if incomplete:
+            conversion.notices = (*conversion.notices, INCOMPLETE_CONSENT_NOTICE)
         if consent:
             event["consent"] = consent
         elif self._consent_required:
@@ -115,6 +132,8 @@ class EventsApi:
         custom_data = _custom_data(extra.get("customData"))
         if custom_data:
             event["customData"] = custom_data
+        if not _DEVICE_AND_CLICK_FIELDS.isdisjoint(extra):
+            _device_and_click(extra, event)
         return event
 
     def build_request(
@@ -197,14 +216,23 @@ def _present(raw: Any) -> bool:
 
 
 def _consent_status(raw: Any, field: str) -> str:
-    status = _CONSENT_WORDS.get(str(raw).strip().lower())
+    word = str(raw).strip().lower().replace("-", "_").replace(" ", "_")
+    status = _CONSENT_WORDS.get(word)
     if status is None:
-        raise reject("INVALID_CONSENT", f"{field} must be GRANTED or DENIED", field)
+        raise reject(
+            "INVALID_CONSENT",
+            f"{field} must be GRANTED or DENIED (or true/false, yes/no, 1/0, on/off, "
+            "enabled/disabled, opted_in/opted_out, optin/optout)",
+            field,
+        )
     return status
 
 
-def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
+def _consent(extra: Mapping[str, Any], *, incomplete_is_error: bool) -> tuple[dict[str, Any], bool]:
+    """`CreateConsent`, and whether an amazonConsent without its required amznUserData was
+    left out (an error instead with `incomplete_is_error`: EU advertisers)."""
     consent: dict[str, Any] = {}
+    incomplete = False
     if _present(extra.get("ipAddress")):
         try:
             address = str(ipaddress.ip_address(str(extra["ipAddress"]).strip()))
@@ -222,9 +250,15 @@ def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
             amazon["amznAdStorage"] = _consent_status(ad_storage, "amazonAdStorage")
         consent["amazonConsent"] = amazon
     elif ad_storage is not None:
-        raise reject(
-            "INVALID_CONSENT", "amazonAdStorage needs amazonUserData as well", "amazonUserData"
-        )
+        _consent_status(ad_storage, "amazonAdStorage")  # a word nobody can read is an error
+        if incomplete_is_error:
+            raise reject(
+                "INVALID_CONSENT",
+                "amazonAdStorage needs amazonUserData as well (Amazon requires amznUserData "
+                "in amazonConsent)",
+                "amazonUserData",
+            )
+        incomplete = True
     for key in ("tcf", "gpp"):
         raw = extra.get(key)
         if raw is None:
@@ -234,7 +268,7 @@ def _consent(extra: Mapping[str, Any]) -> dict[str, Any]:
         # A blank string states no consent, so it must not satisfy the EU check.
         if raw.strip():
             consent[key] = raw.strip()
-    return consent
+    return consent, incomplete
 
 
 def _custom_data(raw: Any) -> list[dict[str, str]]:
@@ -267,8 +301,11 @@ def _custom_item(item: Any) -> dict[str, str]:
         raise reject(
             "INVALID_CUSTOM_DATA", "customData values must be text or numbers", "customData"
         )
-    # JSON numbers often arrive as floats (3.0); Amazon's values cannot hold a dot.
-    if isinstance(value, float) and value.is_integer():
+    # JSON numbers often arrive as 3.0 (a float, or a Decimal as the reader parses them);
+    # Amazon's values cannot hold a dot.
+    if (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
+    ):
         value = int(value)
     is_integer = isinstance(value, int) and not isinstance(value, bool)
     data_type = item.get("dataType")
@@ -291,3 +328,37 @@ def _custom_item(item: Any) -> dict[str, str]:
             "customData",
         )
     return {"name": name, "value": text, "dataType": data_type}
+
+
+def _device_and_click(extra: Mapping[str, Any], event: dict[str, Any]) -> None:
+    """`deviceInfo.userAgent`, `amazonAdEventKey` and `arefMeasurementTokens`, as given."""
+    user_agent = _text(extra.get("userAgent"), "userAgent")
+    if user_agent:
+        # Amazon reads at most 512 characters; the start (browser and system) is what matters.
+        event["deviceInfo"] = {"userAgent": user_agent[:MAX_USER_AGENT_LENGTH]}
+    event_key = _text(extra.get("amazonAdEventKey"), "amazonAdEventKey")
+    if event_key:
+        event["amazonAdEventKey"] = event_key
+    tokens = extra.get("arefMeasurementTokens")
+    if isinstance(tokens, list):  # the pairs as a list
+        tokens = "|".join(str(token).strip() for token in tokens)
+    tokens = _text(tokens, "arefMeasurementTokens")
+    if tokens:
+        tokens = tokens.replace(" ", "")
+        if not _AREF_TOKENS.fullmatch(tokens):
+            raise reject(
+                "INVALID_MEASUREMENT_TOKENS",
+                "arefMeasurementTokens must be <token>.<epoch milliseconds> pairs (a token is "
+                "10 letters or digits, the time 13 digits) separated by |",
+                "arefMeasurementTokens",
+            )
+        event["arefMeasurementTokens"] = tokens
+
+
+def _text(raw: Any, field: str) -> str:
+    """A text field's value, trimmed ("" when blank or absent)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, (bool, dict, list)):
+        raise reject("INVALID_FIELD", f"{field} must be text", field)
+    return str(raw).strip()
