@@ -29,8 +29,11 @@ STATE_EVERY = 10_000
 _PHONE_FORMATS = ("({a}) {b}-{c}", "+1 {a} {b} {c}", "{a}.{b}.{c}", "1{a}{b}{c}")
 
 
-def write_input(path: Path, records: int, stream: str = "conversions") -> Path:
-    """Write SCHEMA, `records` RECORDs and a STATE every 10,000 records (and at the end)."""
+def write_input(
+    path: Path, records: int, stream: str = "conversions", state_every: int = STATE_EVERY
+) -> Path:
+    """Write SCHEMA, `records` RECORDs and a STATE every `state_every` records (and at the
+    end)."""
     now = datetime.now(timezone.utc)
     customers = max(1, records // 3)
     dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -52,7 +55,7 @@ def write_input(path: Path, records: int, stream: str = "conversions") -> Path:
                 "countryCode": "US",
             }
             out.write(dumps({"type": "RECORD", "stream": stream, "record": record}) + "\n")
-            if (i + 1) % STATE_EVERY == 0 or i + 1 == records:
+            if (i + 1) % state_every == 0 or i + 1 == records:
                 state = {"type": "STATE", "value": {"bookmarks": {stream: {"n": i + 1}}}}
                 out.write(dumps(state) + "\n")
     return path

@@ -106,11 +106,11 @@ def _sample_tree_rss(pid: int, peak: list[int], done: threading.Event) -> None:
 class Emulator:
     """`python -m tests.emulator` in its own process."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, *, validate: bool = False, ledger: bool = False) -> None:
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "tests.emulator", "--port", "0",
-                "--latency", str(latency), "--no-validate", "--no-ledger",
+                sys.executable, "-m", "tests.emulator", "--port", "0", "--latency", str(latency),
+                *([] if validate else ["--no-validate"]), *([] if ledger else ["--no-ledger"]),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,

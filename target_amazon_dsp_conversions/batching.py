@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from target_amazon_dsp_conversions.amazon_fields import MAX_REQUEST_BYTES
@@ -29,6 +30,7 @@ class Batch:
     key: BatchKey
     events: list[PendingEvent] = field(default_factory=list)
     size: int = _ENVELOPE_BYTES
+    opened: float = field(default_factory=time.monotonic)  # when its first event came
 
 
 class Batcher:
@@ -59,8 +61,11 @@ class Batcher:
                 ready.append(open_batches.pop(key))
         return ready
 
-    def take_all(self) -> list[Batch]:
-        """Every open batch, partial ones included."""
-        batches = list(self._open.values())
-        self._open.clear()
-        return batches
+    def take_all(self, opened_before: float | None = None) -> list[Batch]:
+        """Every open batch, partial ones included (only those opened before a moment)."""
+        if opened_before is None:
+            batches = list(self._open.values())
+            self._open.clear()
+            return batches
+        old = [key for key, batch in self._open.items() if batch.opened < opened_before]
+        return [self._open.pop(key) for key in old]

@@ -16,6 +16,7 @@ from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
+ACCOUNT_REFUSED = 403
 
 
 class Outcomes:
@@ -60,7 +61,6 @@ class Delivery:
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="upload")
         self._in_flight: set[Future[None]] = set()
-        self._last_add = time.monotonic()
         self.failure: UserError | None = None
 
     def add_all(self, events: list[tuple[BatchKey, PendingEvent]]) -> None:
@@ -72,7 +72,6 @@ class Delivery:
             raise self.failure
         with self._lock:
             ready = self._batcher.add_all(events)
-            self._last_add = time.monotonic()
         if ready:
             self._submit_all(ready)
 
@@ -82,12 +81,14 @@ class Delivery:
             ready = self._batcher.take_all()
         self._submit_all(ready)
 
-    def flush_if_idle(self, idle_seconds: float) -> None:
-        """Send partial batches when no event came for a while (a slow tap, a pending STATE)."""
+    def flush_older_than(self, seconds: float) -> None:
+        """Send partial batches whose first event came that long ago (a slow tap, a STATE
+        waiting for them)."""
+        if self.failure is not None:
+            return
         with self._lock:
-            idle = time.monotonic() - self._last_add >= idle_seconds
-        if idle and self.failure is None:
-            self.flush()
+            ready = self._batcher.take_all(opened_before=time.monotonic() - seconds)
+        self._submit_all(ready)
 
     def wait(self) -> None:
         """Block until every request in flight is answered."""
@@ -185,6 +186,16 @@ class Delivery:
             logger.info("HTTP 413 for %d events; splitting the request", len(events))
             self._send(key, events[:middle], settled)
             self._send(key, events[middle:], settled)
+        elif answer.status == ACCOUNT_REFUSED:
+            # No access to the advertiser or profile, or no permission to upload: a problem of
+            # the setup, not of these records. The run stops; they are sent again next time.
+            problem = self._api.read_error(answer.status, answer.body)
+            raise DeliveryError(
+                f"Amazon refused the upload for advertiser {key[0]} ({problem.message}): the "
+                "sign-in has no access to this advertiser or profile, or lacks the Events Manager "
+                "permission 'View and Edit' (event_manager_edit); check advertiser_id and "
+                "profile_id, and run target-amazon-dsp-conversions-auth check"
+            )
         else:
             problem = self._api.read_error(answer.status, answer.body)
             for event in events:

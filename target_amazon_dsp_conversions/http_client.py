@@ -17,13 +17,15 @@ import requests
 
 from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
 from target_amazon_dsp_conversions.errors import DeliveryError
+from target_amazon_dsp_conversions.pacing import Pace, Ticket
 
 if TYPE_CHECKING:
     from target_amazon_dsp_conversions.auth import AccessTokens
 
 logger = logging.getLogger("target-amazon-dsp-conversions.http")
 
-RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})  # and 429, paced instead (pacing.py)
+THROTTLED = 429
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 300.0
@@ -56,6 +58,10 @@ class Counters(Protocol):
         """One request is being retried."""
         ...
 
+    def count_throttled(self) -> None:
+        """Amazon answered 429."""
+        ...
+
 
 class HttpTransport:
     """requests sessions (one per thread), Bearer auth, retries with backoff, 401 refresh."""
@@ -67,14 +73,19 @@ class HttpTransport:
         counters: Counters,
         timeout: float,
         max_retries: int,
+        throttle_timeout: float,
         stopping: threading.Event,
     ) -> None:
-        """`stopping` interrupts backoff waits when the run is being shut down."""
+        """`stopping` interrupts waits when the run is being shut down; `throttle_timeout`
+        is how long Amazon may throttle every request to an account before the run fails."""
         self._tokens = tokens
         self._counters = counters
         self._timeout = timeout
         self._max_retries = max_retries
+        self._throttle_timeout = throttle_timeout
         self._stopping = stopping
+        self._paces: dict[str, Pace] = {}
+        self._paces_lock = threading.Lock()
         self._local = threading.local()
         # requests reads the environment (proxies, netrc, CA bundle) on every request when
         # trust_env is on, which costs more CPU than the request itself; it is read here once,
@@ -106,13 +117,30 @@ class HttpTransport:
             self._local.session = session
         return session
 
+    def pace_of(self, account: str) -> Pace:
+        """The pace of requests to an account (its `Amazon-Ads-AccountId`)."""
+        pace = self._paces.get(account)
+        if pace is None:
+            with self._paces_lock:
+                pace = self._paces.setdefault(account, Pace())
+        return pace
+
+    def throttled_accounts(self) -> dict[str, float]:
+        """Accounts Amazon throttles, with the requests per second it allows now."""
+        return {account: pace.rate for account, pace in self._paces.items() if pace.limited}
+
     def send(self, request: OutgoingRequest) -> Response:
-        """Send; retry 429, 5xx, timeouts and connection errors; refresh the token once on 401."""
+        """Send at the account's pace; a 429 waits its turn again (as long as the account makes
+        progress); retry 5xx, timeouts and connection errors up to max_retries; refresh the
+        token once on 401."""
+        account = request.headers.get("Amazon-Ads-AccountId", "")
+        pace = self.pace_of(account)
         retries = 0
         refreshed = False
         token = self._tokens.current()
         while True:
-            if self._stopping.is_set():
+            ticket = pace.take(self._stopping.wait)
+            if ticket is None or self._stopping.is_set():
                 raise DeliveryError("stopped before the request was acknowledged")
             headers = dict(request.headers)
             headers["Authorization"] = f"Bearer {token}"
@@ -127,9 +155,15 @@ class HttpTransport:
                     proxies=self._proxies_for(request.url),
                 )
             except requests.RequestException as exc:
+                pace.failed(ticket)
                 problem, delay = type(exc).__name__, None
             else:
                 status = answer.status_code
+                if status == THROTTLED:
+                    self._throttled(request, account, pace, ticket, _retry_after(answer))
+                    token = self._tokens.current()
+                    continue
+                pace.answered(ticket)
                 if status == 401:  # noqa: PLR2004
                     if refreshed:
                         raise DeliveryError(
@@ -161,6 +195,39 @@ class HttpTransport:
             if self._stopping.wait(delay):
                 raise DeliveryError("stopped before the request was acknowledged")
             token = self._tokens.current()
+
+    def _throttled(
+        self,
+        request: OutgoingRequest,
+        account: str,
+        pace: Pace,
+        ticket: Ticket,
+        retry_after: float | None,
+    ) -> None:
+        """A 429: the pace slows for every request to the account; this one waits its turn
+        again, unless Amazon has accepted nothing from the account for too long."""
+        first = not pace.limited
+        pace.throttled_now(ticket, retry_after)
+        self._counters.count_throttled()
+        self._counters.count_retry()
+        if first:
+            logger.warning(
+                "Amazon throttles account %s (HTTP 429): pacing requests to what it allows "
+                "(%.1f requests/s for now)",
+                account or "(none)",
+                pace.rate,
+            )
+        idle = pace.seconds_without_progress()
+        if idle > self._throttle_timeout:
+            raise DeliveryError(
+                f"Amazon kept throttling account {account or '(none)'}: no request was accepted "
+                f"for {idle:.0f} s (throttle_timeout); {request.method} {_path(request.url)} "
+                "was not delivered. Run again later, or lower max_concurrent_requests"
+            )
+        logger.debug(
+            "%s %s: HTTP 429; waiting its turn (%.1f requests/s, Retry-After %s)",
+            request.method, _path(request.url), pace.rate, retry_after,
+        )  # fmt: skip
 
 
 class DryRunTransport:

@@ -23,9 +23,13 @@ class _Segment:
 class StateLedger:
     """Counts unsettled records per segment and emits STATE in order, from any thread."""
 
-    def __init__(self, emit: Callable[[Any], None]) -> None:
-        """`emit` writes one STATE value; it is called under the ledger's lock, in order."""
+    def __init__(
+        self, emit: Callable[[Any], None], covered: Callable[[int], None] = lambda _: None
+    ) -> None:
+        """`emit` writes one STATE value; then `covered(n)` says that segments before n are
+        covered by a written STATE. Both are called under the ledger's lock, in order."""
         self._emit = emit
+        self._covered = covered
         self._lock = threading.Lock()
         self._segments: deque[_Segment] = deque([_Segment()])
         self._first_id = 0  # id of self._segments[0]
@@ -50,12 +54,12 @@ class StateLedger:
         """`settle` for each id in turn, under one lock (a request's worth of answers)."""
         with self._lock:
             segments = self._segments
+            first_id = self._first_id
             for segment_id in segment_ids:
-                segment = segments[segment_id - self._first_id]
-                segment.outstanding -= 1
-                # As `settle` would: a STATE can only be released when the first segment empties.
-                if segment.outstanding == 0 and segment is segments[0]:
-                    self._release()
+                segments[segment_id - first_id].outstanding -= 1
+            # Once, after all: of the STATEs these answers release, only the newest is written.
+            if segments[0].outstanding == 0:
+                self._release()
 
     def add_state(self, state: Any) -> None:
         """A STATE message closes the open segment."""
@@ -82,6 +86,9 @@ class StateLedger:
         while len(self._segments) > 1 and self._segments[0].outstanding == 0:
             latest = self._segments.popleft().state
             self._first_id += 1
-        if latest is not None and latest != self._last_emitted:
+        if latest is None:
+            return
+        if latest != self._last_emitted:
             self._last_emitted = latest
             self._emit(latest)
+        self._covered(self._first_id)

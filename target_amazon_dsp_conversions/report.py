@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,15 @@ class RunStats:
         self.records_rejected = 0
         self.records_undelivered = 0
         self.requests_sent = 0
+        self.requests_throttled = 0
         self.retries = 0
+        self.records_already_acknowledged = 0
         self.rejects_by_code: Counter[str] = Counter()
         # Records per set of match key types (a handful of sets; summed up for the report).
         self._key_type_sets: dict[tuple[str, ...], int] = {}
+        # Match keys (types, and userIdentifier) left out of events as unusable beside others.
+        self.match_keys_dropped: Counter[str] = Counter()
+        self._notices: set[str] = set()
         self.undelivered: list[dict[str, str]] = []
         self.failure: str | None = None
 
@@ -45,6 +50,22 @@ class RunStats:
         if match_key_types:
             sets = self._key_type_sets
             sets[match_key_types] = sets.get(match_key_types, 0) + records
+
+    def count_dropped_keys(self, key_types: tuple[str, ...], records: int) -> None:
+        """`records` events left out these match keys (types, or `userIdentifier`) as unusable
+        beside other keys; the first of each kind is logged (never a value). Main thread."""
+        dropped = self.match_keys_dropped
+        for key_type in key_types:
+            if key_type not in dropped:
+                logger.warning("%s", _dropped_key_warning(key_type))
+            dropped[key_type] += records
+
+    def notice(self, texts: tuple[str, ...]) -> None:
+        """Log each of these fixed texts the first time it comes (once per run). Main thread."""
+        for text in texts:
+            if text not in self._notices:
+                self._notices.add(text)
+                logger.warning("%s", text)
 
     @property
     def match_keys(self) -> Counter[str]:
@@ -65,6 +86,18 @@ class RunStats:
         with self._lock:
             self.retries += 1
 
+    def count_throttled(self) -> None:
+        """Amazon answered 429."""
+        with self._lock:
+            self.requests_throttled += 1
+
+    def count_already_acknowledged(self, records: int) -> None:
+        """Records the delivery journal showed Amazon acknowledged in an earlier run: counted
+        as accepted, not sent again."""
+        with self._lock:
+            self.records_already_acknowledged += records
+            self.records_accepted += records
+
     def count_sent(self, n: int) -> None:
         """n records left in a request."""
         with self._lock:
@@ -76,10 +109,10 @@ class RunStats:
             self.records_accepted += n
 
     def count_rejected(self, problems: Sequence[Problem]) -> None:
-        """A record went to the rejects file."""
+        """A record went to the rejects file; every code of it counts."""
         with self._lock:
             self.records_rejected += 1
-            self.rejects_by_code[problems[0].code] += 1
+            self.rejects_by_code.update(problem.code for problem in problems)
 
     def count_undelivered(self, stream: str, dedupe_id: str, failure: str) -> None:
         """A record could be neither delivered nor rejected; the next run resends it."""
@@ -114,7 +147,8 @@ class RunStats:
         if self.records_undelivered:
             line += f", {self.records_undelivered} not delivered (resent by the next run)"
         return (
-            line + f"; {self.requests_sent} requests, {self.retries} retries, {self.seconds:.1f} s"
+            f"{line}; {_count(self.requests_sent, 'request')}, "
+            f"{_count(self.retries, 'retry', 'retries')}, {self.seconds:.1f} s"
         )
 
     def report(self, *, api: str, dry_run: bool) -> dict[str, Any]:
@@ -125,9 +159,13 @@ class RunStats:
             "records_rejected": self.records_rejected,
             "records_undelivered": self.records_undelivered,
             "requests_sent": self.requests_sent,
+            "requests_throttled": self.requests_throttled,
+            "requests_per_second": round(self.requests_sent / max(self.seconds, 1e-9), 2),
             "retries": self.retries,
+            "records_already_acknowledged": self.records_already_acknowledged,
             "rejects_by_code": dict(self.rejects_by_code),
             "match_keys": dict(self.match_keys),
+            "match_keys_dropped": dict(self.match_keys_dropped),
             "duration_seconds": round(self.seconds, 3),
             "api": api,
             "dry_run": dry_run,
@@ -136,6 +174,24 @@ class RunStats:
             report["failure"] = self.failure
             report["undelivered"] = self.undelivered
         return report
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
+
+
+def _dropped_key_warning(key_type: str) -> str:
+    if key_type == "userIdentifier":
+        what = (
+            "userIdentifier values that cannot be used (a type that cannot be inferred without "
+            "user_identifier_type, or no usable value of their type)"
+        )
+    else:
+        what = f"{key_type} match keys that cannot be used (see the README's identity rules)"
+    return (
+        f"{what} were left out of events that had other match keys; the run report counts "
+        "them under match_keys_dropped"
+    )
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:
@@ -148,9 +204,12 @@ def write_report(path: str, report: dict[str, Any]) -> None:
 class ProgressTicker:
     """Logs progress every few seconds and runs a periodic task (flushing stale batches)."""
 
-    def __init__(self, stats: RunStats, interval: float, tick: Any) -> None:
-        """`tick()` runs on each beat, from the ticker's thread."""
-        self._stats = stats
+    def __init__(
+        self, describe: Callable[[], str], interval: float, tick: Callable[[], None]
+    ) -> None:
+        """`tick()` runs on each beat (twice a second), from the ticker's thread; every
+        `interval` seconds the line `describe()` gives is logged."""
+        self._describe = describe
         self._interval = interval
         self._tick = tick
         self._stop = threading.Event()
@@ -166,8 +225,8 @@ class ProgressTicker:
 
     def _run(self) -> None:
         last_log = time.monotonic()
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(0.5):
             self._tick()
             if time.monotonic() - last_log >= self._interval:
                 last_log = time.monotonic()
-                logger.info("Progress: %s", self._stats.progress_line())
+                logger.info("Progress: %s", self._describe())

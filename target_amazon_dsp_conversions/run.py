@@ -27,6 +27,7 @@ from target_amazon_dsp_conversions.converter import (
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
 from target_amazon_dsp_conversions.errors import Problem, Rejected
 from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport
+from target_amazon_dsp_conversions.journal import Journal
 from target_amazon_dsp_conversions.ledger import StateLedger
 from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, record_of_line
 from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, write_report
@@ -35,8 +36,8 @@ from target_amazon_dsp_conversions.settings import Settings
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
 PROGRESS_INTERVAL_SECONDS = 5.0
-# A partial batch waits at most this long for more events before it is sent.
-IDLE_FLUSH_SECONDS = 2.0
+# A partial batch waits at most this long after its first event before it is sent.
+BATCH_WAIT_SECONDS = 2.0
 # Resolved event kinds remembered (a handful per run; bounded for odd inputs).
 _MAX_RESOLVED_KINDS = 4096
 
@@ -51,9 +52,14 @@ class Run(Outcomes):
         self.converter = Converter(settings.conversion())
         self.stats = RunStats()
         self.rejects = RejectsFile(settings.rejects_path)
-        self.ledger = StateLedger(emit_state)
         self.stopping = threading.Event()
         self._dry_run_file: DryRunTransport | None = None
+        self._http: HttpTransport | None = None
+        # A dry run acknowledges nothing, so it keeps no journal.
+        self.journal = None if settings.dry_run else Journal(settings.journal_path)
+        self.ledger = StateLedger(
+            emit_state, self.journal.covered if self.journal is not None else lambda _: None
+        )
         transport: Transport
         if settings.dry_run:
             transport = self._dry_run_file = DryRunTransport(settings.dry_run_path, self.stats)
@@ -61,11 +67,12 @@ class Run(Outcomes):
             tokens = AccessTokens.for_settings(
                 settings, max_retries=settings.max_retries, wait=self.stopping.wait
             )
-            transport = HttpTransport(
+            transport = self._http = HttpTransport(
                 tokens=tokens,
                 counters=self.stats,
                 timeout=settings.request_timeout,
                 max_retries=settings.max_retries,
+                throttle_timeout=settings.throttle_timeout,
                 stopping=self.stopping,
             )
         self._kinds = self.api.kind_resolver(settings, None if settings.dry_run else transport)
@@ -77,7 +84,7 @@ class Run(Outcomes):
             outcomes=self,
             max_in_flight=settings.max_concurrent_requests,
         )
-        self._ticker = ProgressTicker(self.stats, PROGRESS_INTERVAL_SECONDS, self._tick)
+        self._ticker = ProgressTicker(self._progress, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
         self._finished = False
 
@@ -98,6 +105,10 @@ class Run(Outcomes):
         queued: list[tuple[BatchKey, PendingEvent]] = []
         per_kind: dict[EventKind, int] = {}
         refused: list[tuple[str, bytes, Sequence[Problem]]] = []
+        journal = self.journal
+        if journal is not None and not journal.has_earlier_entries:
+            journal = None  # nothing to look up
+        already_acknowledged = 0
         for line, result in zip(lines, results, strict=True):
             if type(result) is Refused:
                 refused.append((result.stream, line, result.problems))
@@ -110,6 +121,9 @@ class Run(Outcomes):
                 continue
             per_kind[kind] = per_kind.get(kind, 0) + 1
             event = resolved.complete(result.body, result.purchase_fields)
+            if journal and journal.acknowledged_before(result.dedupe_id, event, segment):
+                already_acknowledged += 1  # by Amazon, in an earlier run: not sent again
+                continue
             queued.append(
                 (kind.batch_key, PendingEvent(segment, kind.stream, line, result.dedupe_id, event))
             )
@@ -122,7 +136,14 @@ class Run(Outcomes):
             self._reject(stream, line, segment, problems)
         for kind, count in per_kind.items():
             self.stats.count_read(kind.match_key_types, count)
+            if kind.dropped_key_types:
+                self.stats.count_dropped_keys(kind.dropped_key_types, count)
+            if kind.notices:
+                self.stats.notice(kind.notices)
             per_stream[kind.stream] = per_stream.get(kind.stream, 0) + count
+        if already_acknowledged:
+            self.stats.count_already_acknowledged(already_acknowledged)
+            self.ledger.settle_all([segment] * already_acknowledged)
         if queued:
             self.delivery.add_all(queued)
         return per_stream
@@ -172,7 +193,9 @@ class Run(Outcomes):
         self.stats.count_sent(count)
 
     def accepted(self, events: list[PendingEvent]) -> None:
-        """Amazon accepted these events."""
+        """Amazon accepted these events: journaled (durably) before they count."""
+        if self.journal is not None:
+            self.journal.acknowledged((e.segment, e.dedupe_id, e.encoded) for e in events)
         self.stats.count_accepted(len(events))
         self.ledger.settle_all([event.segment for event in events])
 
@@ -204,7 +227,14 @@ class Run(Outcomes):
         self.ledger.settle(segment)
 
     def _tick(self) -> None:
-        self.delivery.flush_if_idle(IDLE_FLUSH_SECONDS)
+        self.delivery.flush_older_than(BATCH_WAIT_SECONDS)
+
+    def _progress(self) -> str:
+        line = self.stats.progress_line()
+        throttled = self._http.throttled_accounts() if self._http is not None else {}
+        for account, rate in throttled.items():
+            line += f"; Amazon throttles account {account}: {rate:.1f} requests/s allowed"
+        return line
 
     def _close(self) -> None:
         if self._finished:
@@ -212,6 +242,8 @@ class Run(Outcomes):
         self._finished = True
         self._ticker.stop()
         self.delivery.close()
+        if self.journal is not None:
+            self.journal.close(run_succeeded=not self.stats.records_undelivered)
         self.rejects.close()
         if self._dry_run_file is not None:
             self._dry_run_file.close()

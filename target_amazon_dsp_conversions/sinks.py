@@ -9,7 +9,7 @@ from typing import Any
 from singer_sdk.sinks import RecordSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_amazon_dsp_conversions.converter import Stream, StreamSpec
+from target_amazon_dsp_conversions.converter import Stream, StreamSpec, dedupe_key_warning
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -28,6 +28,9 @@ class ConversionSink(RecordSink):
         # SDK leaves values as the tap sent them, as the worker processes see them.
         self.schema = _without_formats(self.schema)
         self.stream = Stream.compile(self.stream_name, self.spec)
+        warning = dedupe_key_warning(self.stream_name, self.spec, self._run.settings.mapping)
+        if warning is not None:
+            self._run.stats.notice((warning,))  # once per run, whatever its SCHEMAs
         if self.validate_schema and self.stream.check is None:
             logger.warning(
                 "Stream %r: schema not usable for validation; not validating", self.stream_name

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 from tests.test_restart import assert_accounted, dedupe_id
@@ -103,19 +105,18 @@ def test_429_without_retry_after_backs_off_and_delivers(
     assert run.returncode == 0, run.stderr
     assert sorted(emulator.accepted_ids().values()) == [1] * 300
     assert run.report["retries"] >= 2
-    assert "HTTP 429; retry 1 of 3" in run.stderr
+    assert run.report["requests_throttled"] >= 2
+    assert "Amazon throttles account 1234567890 (HTTP 429)" in run.stderr
 
 
 def test_other_4xx_rejects_every_record_of_the_request_without_retrying(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
-    # Advertiser 5555555555 may view but not edit: uploads answer 403.
-    records = [seed_record(i, advertiserId="5555555555") for i in range(30)]
-    config = emulator.target_config(
-        advertiser_id="5555555555",
-        profile_id="6666666666",
-        conversion_definitions={"purchase": "cd-5555-purchase"},
-    )
+    # Amazon refuses the whole request as bad (HTTP 400): final for the records in it.
+    emulator.faults.fail_first_n = 2  # the definitions list (its source check), then the upload
+    emulator.faults.fail_status = 400
+    records = [seed_record(i) for i in range(30)]
+    config = emulator.target_config(conversion_definitions={"purchase": "cd-purchase"})
     run = run_target(config, singer_stream(records), tmp_path)
 
     assert run.returncode == 0, run.stderr  # every record was settled, with a reason
@@ -123,10 +124,42 @@ def test_other_4xx_rejects_every_record_of_the_request_without_retrying(
     assert run.report["retries"] == 0
     assert len(run.rejects) == 30
     problem = run.rejects[0]["errors"][0]
-    assert problem["code"] == "HTTP_403"
-    assert "Missing permission event_manager_edit" in problem["message"]
+    assert problem["code"] == "HTTP_400"
     assert run.rejects[0]["record"] == records[0]
     assert run.states[-1] == {"bookmarks": {"conversions": {"n": 30}}}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [
+        # May view but not edit: uploads answer 403.
+        ({"advertiser_id": "5555555555", "profile_id": "6666666666"}, "event_manager_edit"),
+        # The profile of another advertiser.
+        ({"profile_id": "6666666666"}, "profile"),
+    ],
+)
+def test_an_account_level_403_stops_the_run_and_rejects_nothing(
+    emulator: AmazonAdsEmulator, tmp_path: Path, overrides: dict[str, str], why: str
+) -> None:
+    advertiser = overrides.get("advertiser_id", "1234567890")
+    records = [seed_record(i, advertiserId=advertiser) for i in range(30)]
+    config = emulator.target_config(
+        conversion_definitions={"purchase": {"5555555555": "cd-5555-purchase",
+                                             "1234567890": "cd-purchase"}},
+        **overrides,
+    )  # fmt: skip
+    run = run_target(config, singer_stream(records, state_every=10), tmp_path)
+
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1, run.stderr
+    line = run.error_lines[0]
+    assert "HTTP 403" in line and why in line and "30 records not delivered" in line
+    assert "Traceback" not in run.stderr
+    assert run.rejects == []  # the records are not at fault: the next run sends them
+    assert run.report["records_undelivered"] == 30
+    assert run.report["failure"].startswith("Amazon refused the upload")
+    assert run.states == []  # no STATE passes a record that was not delivered
+    assert run.report["retries"] == 0
 
 
 def test_401_twice_in_a_row_stops_the_run(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:

@@ -51,7 +51,8 @@ def transport(emulator: AmazonAdsEmulator, stopping: threading.Event, stats: Run
         wait=stopping.wait,
     )
     return HttpTransport(
-        tokens=tokens, counters=stats, timeout=5, max_retries=max_retries, stopping=stopping,
+        tokens=tokens, counters=stats, timeout=5, max_retries=max_retries, throttle_timeout=300,
+        stopping=stopping,
     )  # fmt: skip
 
 
@@ -76,10 +77,9 @@ def test_retries_then_answers(emulator: AmazonAdsEmulator) -> None:
 
 def test_gives_up_after_max_retries(emulator: AmazonAdsEmulator) -> None:
     emulator.faults.fail_first_n = 100
-    emulator.faults.fail_status = 429
-    emulator.faults.retry_after = "0"
+    emulator.faults.fail_status = 503
     stats = RunStats()
-    with pytest.raises(DeliveryError, match=r"failed after 2 retries \(last: HTTP 429\)"):
+    with pytest.raises(DeliveryError, match=r"failed after 2 retries \(last: HTTP 503\)"):
         transport(emulator, threading.Event(), stats, max_retries=2).send(profiles(emulator))
     assert stats.requests_sent == 3
 

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from requests.structures import CaseInsensitiveDict
 
 from ..openapi_schemas import validator
+from .throttle import Throttle
 
 DSP_EVENT_TYPE = "application/vnd.dspconversioneventimport.v1+json"
 DSP_DEFINITION_TYPE = "application/vnd.dspconversiondefinition.v1+json"
@@ -297,12 +298,15 @@ class AmazonAdsEmulator:
         self.revoked_refresh_tokens: set[str] = set()
         self.token_ttl_seconds: float = 3600
         self.faults = Faults()
+        # Amazon's rate limit per account (off by default); see throttle.py.
+        self.throttle = Throttle()
         # dedupe id -> (code, message) or (code, message, field): a per-item error in the 207.
         self.poison_ids: dict[str, tuple[str, ...]] = {}
         self.authorize_denied = False
         # False: accepted events are not kept (long benchmark runs; constant memory).
         self.keep_ledger = True
         self.advertisers: dict[str, Advertiser] = {}
+        self.entity_ids: dict[str, str] = {}  # ENTITY... -> advertiser ID
         self.definitions: dict[str, list[dict[str, Any]]] = {}
 
         self._lock = threading.RLock()
@@ -377,6 +381,8 @@ class AmazonAdsEmulator:
     # ------------------------------------------------------------------ fixtures
     def _add_defaults(self) -> None:
         self.add_advertiser("1234567890", profile_id="3333333333", name="Test Advertiser")
+        # The Events API also takes the advertiser's entity ID (Amazon's 2026 samples send one).
+        self.entity_ids["ENTITY1TESTADVERTISER"] = "1234567890"
         for name, ctype, source, stype, def_id in (
             ("purchase", "OFF_AMAZON_PURCHASES", "SERVER_TO_SERVER", "OFFLINE", "cd-purchase"),
             ("signup", "SIGN_UP", "SERVER_TO_SERVER", "OFFLINE", "cd-signup"),
@@ -511,6 +517,29 @@ class AmazonAdsEmulator:
             self._rejected.clear()
             self._api_count = 0
 
+    def _configure_throttle(self, body: Any) -> _Response:
+        """``POST /_emulator/throttle``: the test's or benchmark's control of the rate limit."""
+        try:
+            self.throttle.configure_from(body)
+        except ValueError as exc:
+            return _json_response(400, {"code": "BAD_REQUEST", "message": str(exc)})
+        return _json_response(200, {"rate": self.throttle.rate, "burst": self.throttle.burst})
+
+    def _stats(self) -> _Response:
+        """``GET /_emulator/stats``: what a benchmark in another process needs to know."""
+        with self._lock:
+            statuses = collections.Counter(r.status for r in self._requests)
+            accepted = self.accepted_ids()
+        return _json_response(
+            200,
+            {
+                "requests": sum(statuses.values()),
+                "throttled": statuses[429],
+                "accepted": sum(accepted.values()),
+                "accepted_ids": dict(accepted),
+            },
+        )
+
     # ------------------------------------------------------------------ dispatch
     def _sleep(self, seconds: float) -> None:
         # Interruptible so stop() is not held up by a hanging handler.
@@ -524,6 +553,10 @@ class AmazonAdsEmulator:
             response = self._token(req, body)
         elif path == "/ap/oa" and req.method == "GET":
             response = self._authorize(req)
+        elif path == "/_emulator/throttle" and req.method == "POST":
+            response = self._configure_throttle(body)
+        elif path == "/_emulator/stats" and req.method == "GET":
+            response = self._stats()
         else:
             api = self._api_kind(req)
             response = (
@@ -579,11 +612,15 @@ class AmazonAdsEmulator:
         content_type: str = JSON_TYPE,
         errors: list[dict[str, str]] | None = None,
         code: str | None = None,
+        retry_after: list[tuple[str, str]] | None = None,
     ) -> _Response:
-        """An error body in the API's own shape (DspErrorV1, Events *ResponseContent, v2)."""
+        """An error body in the API's own shape (DspErrorV1, Events *ResponseContent, v2);
+        a 429 carries `retry_after` headers, by default the faults' `Retry-After`."""
         text = message or HTTPStatus(status).phrase
         headers: list[tuple[str, str]] = []
-        if status == 429 and self.faults.retry_after is not None:
+        if retry_after is not None:
+            headers.extend(retry_after)
+        elif status == 429 and self.faults.retry_after is not None:
             headers.append(("Retry-After", self.faults.retry_after))
         doc: dict[str, Any]
         if api == "dsp":
@@ -702,6 +739,15 @@ class AmazonAdsEmulator:
             ctype = DSP_EVENT_TYPE if match.group(2) == "/eventData" else DSP_DEFINITION_TYPE
 
         self._sleep(faults.latency_seconds)
+        account = req.headers.get("Amazon-Ads-AccountId") or (match.group(1) if match else "")
+        if not self.throttle.admit(account):
+            return self._error(
+                api,
+                429,
+                "Too Many Requests",
+                content_type=ctype,
+                retry_after=self.throttle.retry_after_header(),
+            )
         if faults.drop_every_nth and n % faults.drop_every_nth == 0:
             return _Response(0, drop=True)
         if faults.hang_every_nth and n % faults.hang_every_nth == 0:
@@ -1063,14 +1109,12 @@ class AmazonAdsEmulator:
         account = req.headers.get("Amazon-Ads-AccountId")
         if not account:
             return self._error("events", 400, "Missing required header Amazon-Ads-AccountId")
-        if account.upper().startswith("ENTITY") or not account.isdigit():
+        if not (account.isdigit() or account.upper().startswith("ENTITY")):
             return self._error(
-                "events",
-                400,
-                "Amazon-Ads-AccountId must be the numeric DSP advertiser ID, not an entity ID",
+                "events", 400, "Amazon-Ads-AccountId must be an advertiser or entity ID"
             )
         with self._lock:
-            adv = self.advertisers.get(account)
+            adv = self.advertisers.get(self.entity_ids.get(account, account))
         if adv is None:
             return self._error("events", 403, f"No access to advertiser {account}")
         if not adv.permissions & {PERM_VIEW, PERM_EDIT}:

@@ -1,0 +1,144 @@
+"""The pace of one account, with a fake clock: 429s slow it, success lets it grow back,
+`Retry-After` pauses everyone and one request probes; 429s alone do not fail a run that moves."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from target_amazon_dsp_conversions.pacing import BETA, MIN_RATE, Pace, Ticket
+
+
+class FakeClock:
+    """Time that moves only when a request waits for its slot (or a test says so)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.now += max(0.0, seconds)
+        return False  # never stopping
+
+
+def send(pace: Pace, clock: FakeClock, count: int) -> list[Ticket]:
+    tickets = []
+    for _ in range(count):
+        ticket = pace.take(clock.wait)
+        assert ticket is not None
+        tickets.append(ticket)
+    return tickets
+
+
+def test_free_until_the_first_429() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    start = clock.now
+    send(pace, clock, 100)
+    assert clock.now == start  # nobody waited
+    assert not pace.limited
+
+
+def test_a_429_cuts_the_rate_and_slows_every_request() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    for _ in range(40):  # 20 requests/s for two seconds
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+        clock.now += 0.05
+    (ticket,) = send(pace, clock, 1)
+    pace.throttled_now(ticket, retry_after=None)
+    assert pace.limited
+    assert pace.rate == pytest.approx(20 * BETA, rel=0.1)
+    # The next requests are spaced by the new rate, whoever sends them.
+    first, second, third = send(pace, clock, 3)
+    assert second.sent_at - first.sent_at == pytest.approx(1 / pace.rate, rel=0.01)
+    assert third.sent_at - second.sent_at == pytest.approx(1 / pace.rate, rel=0.01)
+
+
+def test_429s_of_requests_sent_before_the_cut_do_not_cut_again() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    in_flight = send(pace, clock, 10)  # ten requests out at once
+    clock.now += 0.5
+    pace.throttled_now(in_flight[0], retry_after=None)
+    rate = pace.rate
+    for ticket in in_flight[1:]:
+        pace.throttled_now(ticket, retry_after=None)
+    assert pace.rate == rate
+    assert pace.throttled == 10
+
+
+def test_success_grows_the_rate_back_and_beyond() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    for _ in range(20):
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+        clock.now += 0.1  # 10 requests/s
+    (ticket,) = send(pace, clock, 1)
+    pace.throttled_now(ticket, retry_after=None)
+    cut = pace.rate
+    rates = []
+    for _ in range(400):
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+        rates.append(pace.rate)
+    assert rates == sorted(rates), "it only grows while Amazon accepts"
+    assert cut < 10 < rates[-1], "back to the throttled rate, then probing above it"
+
+
+def test_the_rate_never_falls_below_the_minimum() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    for _ in range(50):
+        (ticket,) = send(pace, clock, 1)
+        pace.throttled_now(ticket, retry_after=None)
+    assert pace.rate >= MIN_RATE
+
+
+def test_retry_after_pauses_everyone_then_one_request_probes() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    (ticket,) = send(pace, clock, 1)
+    pace.throttled_now(ticket, retry_after=5.0)
+    paused_at = clock.now
+    probe = pace.take(clock.wait)
+    assert probe is not None and probe.probe and probe.sent_at >= paused_at + 5.0
+
+    # While the probe is out nobody else goes; its success lets them go.
+    released: list[Ticket | None] = []
+    other = threading.Thread(target=lambda: released.append(pace.take(threading.Event().wait)))
+    clock.now += 1
+    other.start()
+    other.join(0.3)
+    assert released == []
+    pace.answered(probe)
+    other.join(5)
+    assert released and released[0] is not None and not released[0].probe
+
+
+def test_progress_is_measured_from_the_last_answer_that_was_not_a_429() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    (ticket,) = send(pace, clock, 1)
+    pace.answered(ticket)
+    clock.now += 100
+    for _ in range(3):
+        (ticket,) = send(pace, clock, 1)
+        pace.throttled_now(ticket, retry_after=None)
+    assert pace.seconds_without_progress() >= 100
+    (ticket,) = send(pace, clock, 1)
+    pace.answered(ticket)
+    assert pace.seconds_without_progress() == 0
+
+
+def test_a_stop_ends_a_pause_at_once() -> None:
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    (ticket,) = send(pace, clock, 1)
+    pace.throttled_now(ticket, retry_after=300.0)
+    assert pace.take(lambda seconds: True) is None
