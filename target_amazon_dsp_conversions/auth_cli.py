@@ -8,13 +8,9 @@ does (--config files, ENV, .env), and hands them to `login.sign_in` or
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
-
-from dotenv import find_dotenv
 
 from target_amazon_dsp_conversions.connection_check import check
 from target_amazon_dsp_conversions.errors import UserError
@@ -24,11 +20,10 @@ from target_amazon_dsp_conversions.login import (
     DEFAULT_WAIT_SECONDS,
     sign_in,
 )
-from target_amazon_dsp_conversions.settings import settings_in_environment
+from target_amazon_dsp_conversions.settings import ENV_PREFIX, load_config
 
 PROGRAM = "target-amazon-dsp-conversions-auth"
 PLUGIN = "target-amazon-dsp-conversions"
-ENV_PREFIX = "TARGET_AMAZON_DSP_CONVERSIONS_"
 AUTHORIZE_URL_ENV = ENV_PREFIX + "AUTHORIZE_URL"
 
 
@@ -92,36 +87,9 @@ def _fail(message: str, status: int = 1) -> None:
     sys.exit(status)
 
 
-# ---------------------------------------------------------------------------- configuration
-def load_config(sources: list[str]) -> dict[str, Any]:
-    """Config as the target reads it: files merged in order, plus env vars for ENV.
-
-    Without --config the environment is read, which is how `meltano invoke` passes settings.
-    """
-    config: dict[str, Any] = {}
-    parse_env = not sources
-    for source in sources:
-        if source == "ENV":
-            parse_env = True
-            continue
-        try:
-            loaded = json.loads(Path(source).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UserError(f"cannot read config file {source}: {exc.strerror}") from None
-        except ValueError:
-            raise UserError(f"config file {source} is not valid JSON") from None
-        if not isinstance(loaded, dict):
-            raise UserError(f"config file {source} must hold a JSON object")
-        config.update(loaded)
-    if parse_env:
-        # usecwd: the project's .env, not one next to the installed package; devnull: none.
-        config.update(settings_in_environment(ENV_PREFIX, find_dotenv(usecwd=True) or None))
-    return config
-
-
 # ---------------------------------------------------------------------------- commands
 def _login(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = _config(args.config)
     if args.region:
         config["region"] = args.region
     return sign_in(
@@ -139,8 +107,14 @@ def _login(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     return check(
-        load_config(args.config), probe_upload=args.probe_upload, login_command=f"{PROGRAM} login"
+        _config(args.config), probe_upload=args.probe_upload, login_command=f"{PROGRAM} login"
     )
+
+
+def _config(sources: list[str]) -> dict[str, Any]:
+    """Config as the target reads it (files merged in order, then ENV). Without --config the
+    environment is read, which is how `meltano invoke` passes settings."""
+    return load_config(sources, environment=not sources)
 
 
 if __name__ == "__main__":

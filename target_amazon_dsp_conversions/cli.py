@@ -1,9 +1,19 @@
-"""Console entry point: user errors print one line and exit non-zero, without a traceback."""
+"""Console entry point: user errors print one line and exit non-zero, without a traceback.
+
+The command line is the Singer SDK's (`--config`, `--about`, `--format`, `--input`, `--version`),
+with the config read and checked here before the target starts: config files and the
+environment read as the user wrote them (`settings.load_config`: a file that cannot be used is
+one line, not the SDK's traceback), then `settings.check_config` (unknown names, each value read
+as its kind, `defaults`). The target gets the checked config, with each value of the kind its
+JSON schema says, so the SDK's own check of it finds nothing to say.
+"""
 
 from __future__ import annotations
 
 import gc
+import re
 import sys
+from typing import IO, Any
 
 import click
 from singer_sdk.exceptions import (
@@ -14,6 +24,7 @@ from singer_sdk.exceptions import (
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_amazon_dsp_conversions.errors import UserError
+from target_amazon_dsp_conversions.settings import check_config, load_config
 from target_amazon_dsp_conversions.target import TargetAmazonDSPConversions, Terminated
 
 PROGRAM = "target-amazon-dsp-conversions"
@@ -40,18 +51,65 @@ def main() -> None:
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
-        status = TargetAmazonDSPConversions.cli.main(standalone_mode=False)
+        status = command().main(standalone_mode=False)
     except Terminated as exc:
         _fail(str(exc), 128 + exc.signum)
     except USER_ERRORS as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 1)
     except ConfigValidationError as exc:
-        _fail("; ".join(exc.errors) or str(exc), 1)
+        _fail(_sdk_config_error(exc), 1)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def command() -> click.Command:
+    """The SDK's command line, with `--config` read by `load_config` (a dict instead of the
+    SDK's own reading) and the run started by `_run`."""
+    cli = TargetAmazonDSPConversions.cli
+    (config,) = [param for param in cli.params if param.name == "config"]
+    config.callback = _read_config
+    cli.callback = _run
+    return cli
+
+
+def _read_config(_context: click.Context, _option: click.Parameter, values: tuple[str, ...]) -> Any:
+    """`--config FILE` (repeatable; later files win) and `--config ENV` (the environment
+    wins over files), as the SDK reads them."""
+    return load_config(values)
+
+
+def _run(
+    *, about: bool, about_format: str | None, config: dict[str, Any], file_input: IO[str] | None
+) -> None:
+    """What the SDK's `Target.invoke` does, with the config checked first."""
+    target_class = TargetAmazonDSPConversions
+    if about:
+        target_class.print_about(about_format)
+        return
+    target_class.print_version(print_fn=target_class.logger.info)
+    checked = check_config(config).config
+    try:
+        target = target_class(config=checked, parse_env_config=False, validate_config=True)
+    except ConfigValidationError as exc:  # the SDK's check of what ours let through
+        raise UserError(_sdk_config_error(exc)) from None
+    target.listen(file_input)
+
+
+_SDK_ERROR = re.compile(r"^(?P<problem>.*) in config(?P<path>(\[[^\]]+\])+)$")
+
+
+def _sdk_config_error(error: ConfigValidationError) -> str:
+    """The first error of the SDK's JSON-schema check, worded as ours: "5 is not valid ... in
+    config['stream_maps']['orders']" -> "setting 'stream_maps.orders': 5 is not valid ..."."""
+    first = error.errors[0] if error.errors else str(error)
+    found = _SDK_ERROR.match(first)
+    if found is None:
+        return first
+    path = ".".join(part.strip("'\"") for part in found["path"][1:-1].split("]["))
+    return f"setting '{path}': {found['problem']}"
 
 
 def _fail(message: str, status: int) -> None:

@@ -120,7 +120,7 @@ def build_conversion(
             country_code,
             source,
             advertiser_id,
-            _dedupe_id(get("dedupeId"), dedupe_seed),
+            dedupe_id(get("dedupeId"), dedupe_seed),
             match_keys,
             raw_type.strip() if isinstance(raw_type, str) else None,
             str(definition_id).strip() if definition_id is not None else None,
@@ -433,7 +433,8 @@ def _advertiser_id(raw: Any, default: str | None, rules: ApiRules) -> str:
     )
 
 
-def _dedupe_id(raw: Any, seed: str) -> str:
+def dedupe_id(raw: Any, seed: str) -> str:
+    """The record's own dedupe ID (its mapped `dedupeId`), else the one derived from `seed`."""
     if raw is not None and not isinstance(raw, (bool, dict, list)):
         text = str(raw).strip()
         if len(text) > MAX_DEDUPE_ID_LENGTH:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
-from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_seed
+from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_id, dedupe_seed
 from target_amazon_dsp_conversions.errors import MissingKeyPropertiesInput, Problem, Rejected
 from target_amazon_dsp_conversions.mapping import (
     CONVERSION_FIELDS,
@@ -104,6 +104,7 @@ class EventKind(NamedTuple):
     # Fixed texts, never record data, that the main process logs once per run: workers must
     # not log (`Conversion.notices`).
     notices: tuple[str, ...] = ()
+    key_properties: tuple[str, ...] = ()  # the stream's, for the rejects file (a replay)
 
 
 class Converted(NamedTuple):
@@ -120,9 +121,12 @@ class Refused(NamedTuple):
 
     stream: str
     problems: tuple[Problem, ...]
+    key_properties: tuple[str, ...] = ()  # the stream's, for the rejects file (a replay)
+    dedupe_id: str | None = None  # what it would have been sent with; None: null keys
 
 
 Result = Converted | Refused
+_new = tuple.__new__
 
 _decoder = json.JSONDecoder(parse_float=Decimal)
 _decode = _decoder.decode
@@ -155,33 +159,51 @@ class Converter:
     def convert(self, stream: Stream, record: dict[str, Any], now: datetime) -> Result:
         """The result for one record (raises as `Stream.problem` does)."""
         problem = stream.problem(record)
+        seed = dedupe_seed(stream.name, record, stream.key_properties)
+        fields = self._mapping.extract(record)
         if problem is not None:
-            return Refused(stream.name, (problem,))
+            # Records whose key properties are all null have no dedupe ID of their own.
+            own = (
+                None
+                if problem.code == "NULL_KEY_PROPERTIES"
+                else dedupe_id(fields.get("dedupeId"), seed)
+            )
+            return Refused(stream.name, (problem,), stream.key_properties, own)
         settings = self._settings
         api = self._api
         try:
             conversion = build_conversion(
-                self._mapping.extract(record),
+                fields,
                 rules=api.rules,
                 default_source=settings.source,
                 default_advertiser_id=settings.advertiser_id,
                 user_identifier_type=settings.user_identifier_type,
-                dedupe_seed=dedupe_seed(stream.name, record, stream.key_properties),
+                dedupe_seed=seed,
                 now=now,
             )
             event = api.encode(conversion)
         except Rejected as rejected:
-            return Refused(stream.name, tuple(rejected.problems))
-        kind = EventKind(
-            stream.name,
-            event.batch_key,
-            tuple([key_type for key_type, _ in conversion.match_keys]),
-            event.definition,
-            conversion.dropped_keys,
-            conversion.notices,
+            return Refused(
+                stream.name,
+                tuple(rejected.problems),
+                stream.key_properties,
+                dedupe_id(fields.get("dedupeId"), seed),
+            )
+        # tuple.__new__: a NamedTuple's own constructor is Python code, twice per record here.
+        kind = _new(
+            EventKind,
+            (
+                stream.name,
+                event.batch_key,
+                tuple([key_type for key_type, _ in conversion.match_keys]),
+                event.definition,
+                conversion.dropped_keys,
+                conversion.notices,
+                stream.key_properties,
+            ),
         )
         kind = self._kinds.setdefault(kind, kind)
-        return Converted(kind, conversion.dedupe_id, event.body, event.purchase_fields)
+        return _new(Converted, (kind, conversion.dedupe_id, event.body, event.purchase_fields))
 
     def convert_line(self, line: bytes, now: datetime) -> Result | None:
         """`convert_message` for a line; None also for a line the reader must decode itself

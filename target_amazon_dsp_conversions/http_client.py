@@ -18,6 +18,7 @@ import requests
 from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
 from target_amazon_dsp_conversions.errors import DeliveryError
 from target_amazon_dsp_conversions.pacing import Pace, Ticket
+from target_amazon_dsp_conversions.rejects import open_owner_only
 
 if TYPE_CHECKING:
     from target_amazon_dsp_conversions.auth import AccessTokens
@@ -235,9 +236,8 @@ class DryRunTransport:
 
     def __init__(self, path: str, counters: Counters) -> None:
         """Truncate the file: a dry run shows one run's requests."""
-        # Like the rejects file and the report, a missing parent directory is created.
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._file: TextIO = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        # It holds what requests carry (raw MAIDs, IP addresses, event names): owner-only.
+        self._file: TextIO = open_owner_only(path, append=False)
         self._lock = threading.Lock()
         self._counters = counters
 

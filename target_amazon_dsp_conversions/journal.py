@@ -56,6 +56,9 @@ class Journal:
         self._uncovered: dict[int, list[str]] = {}
         self._file: TextIO | None = None
         self._file = self._open()
+        self._syncing = threading.Lock()  # taken before _lock, never after it
+        self._written = 0  # writes so far
+        self._synced = 0  # writes made durable
 
     @property
     def has_earlier_entries(self) -> bool:
@@ -88,13 +91,32 @@ class Journal:
             try:
                 self._file.write("".join(line for _, line in lines))
                 self._file.flush()
-                os.fsync(self._file.fileno())
             except OSError as exc:
                 self._give_up(exc)
+                return
+            self._written += 1
+            mine = self._written
+        # Group commit: one fsync makes every write before it durable, so the upload threads
+        # that wait here meanwhile need none of their own.
+        with self._syncing:
+            if self._synced >= mine:
+                return
+            with self._lock:
+                written = self._written
+                fileno = self._file.fileno() if self._file is not None else None
+            if fileno is None:
+                return
+            try:
+                os.fsync(fileno)
+            except OSError as exc:
+                with self._lock:
+                    self._give_up(exc)
+                return
+            self._synced = written
 
     def covered(self, first_uncovered_segment: int) -> None:
         """A STATE was written: segments before `first_uncovered_segment` need no entry."""
-        with self._lock:
+        with self._syncing, self._lock:  # no fsync runs on the file it replaces
             for segment in [s for s in self._uncovered if s < first_uncovered_segment]:
                 del self._uncovered[segment]
             self._rewrite()
@@ -102,7 +124,7 @@ class Journal:
     def close(self, *, run_succeeded: bool) -> None:
         """End of the run. After a run that delivered everything, what an earlier run left and
         this one did not meet again is of no use; what no written STATE covers stays."""
-        with self._lock:
+        with self._syncing, self._lock:
             if run_succeeded:
                 self._earlier.clear()
                 self._rewrite()

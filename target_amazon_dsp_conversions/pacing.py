@@ -24,8 +24,10 @@ from typing import NamedTuple
 BETA = 0.7  # the rate kept after a 429
 SCALE = 0.4  # CUBIC's C: how fast the rate grows back
 MIN_RATE = 0.5  # requests per second, at the slowest
-SMOOTHING = 0.8  # weight of the newest half second in the measured rate
-MEASURE_SECONDS = 0.5
+# Until the first 429, requests in flight start at this many and grow by one per answer
+# (doubling every round trip): a first burst of requests cannot all meet a limit at once.
+FIRST_WINDOW = 2
+ANSWERED_SHARE = 0.9  # after a 429, a little under what Amazon answered, so its bucket refills
 
 
 class Ticket(NamedTuple):
@@ -54,12 +56,13 @@ class Pace:
         self._paused_until = now
         self._probe_due = False  # a pause ended: the next request goes alone
         self._probing = False  # that request is out
-        self._measured = 0.0  # requests sent per second, smoothed
-        self._bucket_start = now
-        self._bucket_count = 0
+        self._sends: deque[float] = deque()  # when requests went, over the last second
         self.last_accepted = now  # the last answer that was not a 429
         self._answers: deque[float] = deque()  # when answers came, over the last second
+        self._started = now
         self._generation = 0  # cuts of the rate so far
+        self._in_flight = 0
+        self._window: float = FIRST_WINDOW  # requests in flight allowed, until the first 429
         self.throttled = 0
 
     def take(self, wait: Callable[[float], bool]) -> Ticket | None:
@@ -72,7 +75,8 @@ class Pace:
                 generation = self._generation
                 paused = self._paused_until - now
                 slot = -1.0
-                if self._probing:  # after a pause one request goes first: wait for its answer
+                if self._probing or (not self.limited and self._in_flight >= self._window):
+                    # After a pause one request goes first; before any 429, a few at first.
                     self._changed.wait(0.05)
                 elif paused <= 0:
                     probe = self._probe_due
@@ -82,6 +86,7 @@ class Pace:
                     if self.limited:
                         self._next_slot = slot + 1.0 / self.rate
                     self._count_sent(slot)
+                    self._in_flight += 1
             if slot < 0:  # paused, or a probe is out
                 if wait(min(max(paused, 0.0), 0.05)):
                     return None
@@ -91,6 +96,7 @@ class Pace:
             with self._changed:
                 if generation == self._generation or probe:
                     return Ticket(slot, probe, generation)
+                self._in_flight -= 1
             # The rate was cut while this request waited for its slot: it takes a new one.
 
     def answered(self, ticket: Ticket) -> None:
@@ -98,12 +104,13 @@ class Pace:
         with self._changed:
             now = self._clock()
             self.last_accepted = now
+            self._window += 1
             self._answers.append(now)
             while self._answers[0] < now - 1.0:
                 self._answers.popleft()
             if self.limited:
                 self._set_rate(self._cubic(now))
-            self._end_probe(ticket)
+            self._done(ticket)
 
     def throttled_now(self, ticket: Ticket, retry_after: float | None) -> None:
         """Amazon answered 429: slow down (once per burst of 429s) and pause if it says so."""
@@ -116,12 +123,12 @@ class Pace:
             if retry_after is not None and retry_after > 0:
                 self._paused_until = max(self._paused_until, now + retry_after)
                 self._probe_due = True
-            self._end_probe(ticket)
+            self._done(ticket)
 
     def failed(self, ticket: Ticket) -> None:
         """No answer (a timeout, a dropped connection): the pace stays as it is."""
         with self._changed:
-            self._end_probe(ticket)
+            self._done(ticket)
 
     def seconds_without_progress(self) -> float:
         """Seconds since Amazon last answered this account with anything but a 429."""
@@ -129,47 +136,53 @@ class Pace:
             return self._clock() - self.last_accepted
 
     def _cut(self, now: float) -> None:
+        # The rate that met the 429 (CUBIC grows back towards it), and the new one: what
+        # Amazon answered over the last second, the rate it surely allows, but never more than
+        # the usual multiplicative cut of what was sent.
         sent = max(self._measured_rate(now), MIN_RATE)
-        if self.limited:
-            self._max_rate = min(sent, self.rate)
-            rate = self._max_rate * BETA
-        else:
-            # The first 429: what was sent says how fast Amazon might go (CUBIC grows back
-            # towards it quickly), what it answered in the last second how fast it surely does.
-            answered = sum(1 for moment in self._answers if moment >= now - 1.0)
-            rate = max(answered * BETA, MIN_RATE)
-            self._max_rate = max(sent, rate / BETA)
-            self.limited = True
-        self._k = ((self._max_rate - rate) / SCALE) ** (1 / 3)
+        # At the first 429 the answers of the run so far say how fast Amazon may go; later,
+        # a full second's worth, lest the burst allowance of the start count again.
+        answered = self._answered_rate(now, shortest=0.25)
+        # The first 429 may come before Amazon's rate shows in its answers (a burst allowance
+        # hides it): CUBIC then grows back towards what was sent. Later, what was answered
+        # is the rate Amazon allows: the curve levels off there and probes above it gently.
+        throttled = min(sent, self.rate) if self.limited else sent
+        self._max_rate = min(sent, answered) if self.limited else sent
+        rate = min(throttled * BETA, ANSWERED_SHARE * answered)
+        self.limited = True
+        self._k = (max(self._max_rate - rate, 0.0) / SCALE) ** (1 / 3)
         self._throttled_at = now
         self._generation += 1
         self._set_rate(rate)
-        self._next_slot = max(self._next_slot, now + 1.0 / self.rate)
+        # Slots taken at the old rate are void: their requests take new ones.
+        self._next_slot = now + 1.0 / self.rate
+
+    def _answered_rate(self, now: float, shortest: float) -> float:
+        """Answers per second over the last second (over the run so far if that is shorter,
+        but never less than `shortest` seconds)."""
+        while self._answers and self._answers[0] < now - 1.0:
+            self._answers.popleft()
+        window = min(1.0, max(now - self._started, shortest))
+        return max(len(self._answers) / window, MIN_RATE)
 
     def _measured_rate(self, now: float) -> float:
-        if self._measured > 0:
-            return self._measured
-        # Throttled within the first half second: what was sent so far says the rate.
-        return self._bucket_count / max(now - self._bucket_start, 0.05)
+        """Requests sent per second over the last second (over the run so far, if shorter)."""
+        while self._sends and self._sends[0] < now - 1.0:
+            self._sends.popleft()
+        return len(self._sends) / min(1.0, max(now - self._started, 0.05))
 
     def _cubic(self, now: float) -> float:
         return SCALE * (now - self._throttled_at - self._k) ** 3 + self._max_rate
 
     def _set_rate(self, rate: float) -> None:
-        # Never more than twice what is actually being sent: growth must follow real traffic.
-        ceiling = 2 * self._measured if self._measured > 0 else rate
-        self.rate = max(MIN_RATE, min(rate, ceiling))
+        # Never more than twice what is actually sent: growth must follow real traffic.
+        self.rate = max(MIN_RATE, min(rate, 2 * self._measured_rate(self._clock())))
 
-    def _end_probe(self, ticket: Ticket) -> None:
+    def _done(self, ticket: Ticket) -> None:
+        self._in_flight -= 1
         if ticket.probe:
             self._probing = False
         self._changed.notify_all()
 
-    def _count_sent(self, now: float) -> None:
-        self._bucket_count += 1
-        elapsed = now - self._bucket_start
-        if elapsed >= MEASURE_SECONDS:
-            current = self._bucket_count / elapsed
-            self._measured = SMOOTHING * current + (1 - SMOOTHING) * self._measured
-            self._bucket_start = now
-            self._bucket_count = 0
+    def _count_sent(self, moment: float) -> None:
+        self._sends.append(moment)

@@ -77,6 +77,7 @@ class Run(Outcomes):
             )
         self._kinds = self.api.kind_resolver(settings, None if settings.dry_run else transport)
         self._resolved: dict[EventKind, ResolvedKind | tuple[Problem, ...]] = {}
+        self._key_properties: dict[str, tuple[str, ...]] = {}  # per stream, the latest
         self.delivery = Delivery(
             api=self.api,
             transport=transport,
@@ -104,20 +105,22 @@ class Run(Outcomes):
         segment = self.ledger.open_record(len(lines))
         queued: list[tuple[BatchKey, PendingEvent]] = []
         per_kind: dict[EventKind, int] = {}
-        refused: list[tuple[str, bytes, Sequence[Problem]]] = []
+        refused: list[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]] = []
         journal = self.journal
         if journal is not None and not journal.has_earlier_entries:
             journal = None  # nothing to look up
         already_acknowledged = 0
         for line, result in zip(lines, results, strict=True):
             if type(result) is Refused:
-                refused.append((result.stream, line, result.problems))
+                refused.append(
+                    (result.stream, line, result.problems, result.key_properties, result.dedupe_id)
+                )
                 continue
             assert type(result) is Converted
             kind = result.kind
             resolved = self._resolved.get(kind) or self._resolve(kind)
             if not isinstance(resolved, ResolvedKind):
-                refused.append((kind.stream, line, resolved))
+                refused.append((kind.stream, line, resolved, kind.key_properties, result.dedupe_id))
                 continue
             per_kind[kind] = per_kind.get(kind, 0) + 1
             event = resolved.complete(result.body, result.purchase_fields)
@@ -130,10 +133,10 @@ class Run(Outcomes):
         per_stream: dict[str, int] = {}
         # Each record is counted as read just before it is rejected or queued, so that a run
         # cut short (a rejects file that cannot be written) still accounts for every record.
-        for stream, line, problems in refused:
+        for stream, line, problems, key_properties, dedupe_id in refused:
             self.stats.count_read()
             per_stream[stream] = per_stream.get(stream, 0) + 1
-            self._reject(stream, line, segment, problems)
+            self._reject(stream, line, segment, problems, key_properties, dedupe_id)
         for kind, count in per_kind.items():
             self.stats.count_read(kind.match_key_types, count)
             if kind.dropped_key_types:
@@ -201,7 +204,8 @@ class Run(Outcomes):
 
     def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
         """Amazon refused this event."""
-        self._reject(event.stream, event.line, event.segment, problems)
+        keys = self._key_properties.get(event.stream, ())
+        self._reject(event.stream, event.line, event.segment, problems, keys, event.dedupe_id)
 
     def undelivered(self, events: list[PendingEvent], failure: str) -> None:
         """Neither accepted nor refused: counted, never settled, so no STATE passes them."""
@@ -212,6 +216,7 @@ class Run(Outcomes):
 
     def _resolve(self, kind: EventKind) -> ResolvedKind | tuple[Problem, ...]:
         """How events of this kind are completed, or why they cannot be sent; once per kind."""
+        self._key_properties[kind.stream] = kind.key_properties  # for Amazon's rejects
         try:
             resolved: ResolvedKind | tuple[Problem, ...] = self._kinds.resolve(kind.definition)
         except Rejected as rejected:
@@ -221,8 +226,22 @@ class Run(Outcomes):
         self._resolved[kind] = resolved
         return resolved
 
-    def _reject(self, stream: str, line: bytes, segment: int, problems: Sequence[Problem]) -> None:
-        self.rejects.write(stream, record_of_line(line), problems)
+    def _reject(
+        self,
+        stream: str,
+        line: bytes,
+        segment: int,
+        problems: Sequence[Problem],
+        key_properties: tuple[str, ...],
+        dedupe_id: str | None,
+    ) -> None:
+        self.rejects.write(
+            stream,
+            record_of_line(line),
+            problems,
+            key_properties=key_properties,
+            dedupe_id=dedupe_id,
+        )
         self.stats.count_rejected(problems)
         self.ledger.settle(segment)
 

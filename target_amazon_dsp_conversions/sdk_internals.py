@@ -28,8 +28,10 @@ class TargetWithAckedState(Target):
         "_process_batch_message": "on_batch_message",
     }
 
-    def check_settings(self) -> None:
-        """Check the settings before the SDK does; raise to stop the run."""
+    def check_settings(self) -> dict[str, Any] | None:
+        """Check the settings before the SDK does; raise to stop the run. A config returned
+        replaces the one given: the SDK checks and uses that one."""
+        return None
 
     def on_state(self, state: Any) -> None:
         """A STATE message's value."""
@@ -40,7 +42,9 @@ class TargetWithAckedState(Target):
         raise NotImplementedError
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        self.check_settings()
+        checked = self.check_settings()
+        if checked is not None:
+            self._config = checked
         return super()._validate_config(raise_errors=raise_errors)
 
     def _process_state_message(self, message_dict: dict) -> None:

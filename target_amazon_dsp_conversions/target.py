@@ -20,7 +20,12 @@ from target_amazon_dsp_conversions.errors import DeliveryError, InputError, Sign
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.run import Run
 from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
-from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA, Settings
+from target_amazon_dsp_conversions.settings import (
+    CONFIG_SCHEMA,
+    Settings,
+    check_config,
+    environment_config,
+)
 from target_amazon_dsp_conversions.sinks import ConversionSink
 from target_amazon_dsp_conversions.workers import WorkerPool
 
@@ -56,9 +61,18 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
         TargetCapabilities.VALIDATE_RECORDS,
     ]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Check the settings and prepare the run before any input is read."""
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        *,
+        config: dict[str, Any] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+    ) -> None:
+        """Check the settings and prepare the run before any input is read. Settings from the
+        environment are read as text and checked as config files are (`settings.py`)."""
+        if parse_env_config:
+            config = {**(config or {}), **environment_config()}
+        super().__init__(config=config, parse_env_config=False, validate_config=validate_config)
         self.settings = Settings.from_config(self.config)
         self.run = Run(self.settings, self.emit_state)
         self.converter: Converter = self.run.converter
@@ -70,9 +84,10 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
 
     # The SDK's messages (sdk_internals.TargetWithAckedState).
 
-    def check_settings(self) -> None:
-        """One line naming a bad setting, before the SDK's own check."""
-        Settings.from_config(self.config)
+    def check_settings(self) -> dict[str, Any]:
+        """One line naming a bad setting, before the SDK's own check; the SDK gets each value
+        read as its kind (text from the environment or an undeclared Meltano setting)."""
+        return check_config(self.config).config
 
     def on_state(self, state: Any) -> None:
         """Emitted once every record before it is settled."""

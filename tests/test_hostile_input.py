@@ -150,6 +150,11 @@ def test_records_it_can_skip_or_reject_do_not_stop_the_run(
         ({"request_timeout": -5}, "setting 'request_timeout'"),
         ({"client_id": None}, "setting 'client_id': is required"),
         ({"refresh_token": ""}, "setting 'refresh_token': is required"),
+        ({"dryrun": True}, "unknown setting 'dryrun'; did you mean 'dry_run'?"),
+        ({"dry_run": "maybe"}, "setting 'dry_run': must be true or false, got 'maybe'"),
+        ({"batch_size_rows": "many"}, "setting 'batch_size_rows': must be a whole number"),
+        ({"defaults": {"currency": "dollars"}}, "setting 'defaults.currency'"),
+        ({"defaults": "{not json"}, "setting 'defaults': must be a JSON object"),
     ],
 )
 def test_bad_settings_fail_before_reading_input(

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from target_amazon_dsp_conversions.pacing import BETA, MIN_RATE, Pace, Ticket
+from target_amazon_dsp_conversions.pacing import BETA, FIRST_WINDOW, MIN_RATE, Pace, Ticket
 
 
 class FakeClock:
@@ -33,12 +33,20 @@ def send(pace: Pace, clock: FakeClock, count: int) -> list[Ticket]:
     return tickets
 
 
-def test_free_until_the_first_429() -> None:
+def test_free_until_the_first_429_but_for_a_few_first_requests() -> None:
     clock = FakeClock()
     pace = Pace(clock=clock)
     start = clock.now
-    send(pace, clock, 100)
-    assert clock.now == start  # nobody waited
+    first = send(pace, clock, FIRST_WINDOW)
+    assert pace.take(lambda seconds: True) is None, "a fifth must wait for an answer"
+    for ticket in first:
+        pace.answered(ticket)
+    for _ in range(100):  # each answer lets more go at once
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+    many = send(pace, clock, 50)
+    assert len(many) == 50
+    assert clock.now == start  # nobody waited for a slot
     assert not pace.limited
 
 
@@ -62,6 +70,9 @@ def test_a_429_cuts_the_rate_and_slows_every_request() -> None:
 def test_429s_of_requests_sent_before_the_cut_do_not_cut_again() -> None:
     clock = FakeClock()
     pace = Pace(clock=clock)
+    for _ in range(20):  # answers open the first window up
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
     in_flight = send(pace, clock, 10)  # ten requests out at once
     clock.now += 0.5
     pace.throttled_now(in_flight[0], retry_after=None)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from target_amazon_dsp_conversions.settings import Settings
 
 _TAIL = b"}"
+_new = tuple.__new__
 
 
 class DspApi:
@@ -61,11 +62,21 @@ class DspApi:
         sent = purchase_fields_sent(c.conversion_type)
         if sent is not None:
             body, purchase = (body + purchase if sent else body), ""
-        definition = base.DefinitionQuery(
-            c.advertiser_id, c.source, c.name, c.conversion_type, c.type_as_given, c.definition_id
+        # tuple.__new__: a NamedTuple's own constructor is Python code (per record here).
+        definition = _new(
+            base.DefinitionQuery,
+            (
+                c.advertiser_id,
+                c.source,
+                c.name,
+                c.conversion_type,
+                c.type_as_given,
+                c.definition_id,
+            ),
         )
-        return base.EncodedEvent(
-            (c.advertiser_id, c.source), body.encode(), purchase.encode(), definition
+        return _new(
+            base.EncodedEvent,
+            ((c.advertiser_id, c.source), body.encode(), purchase.encode(), definition),
         )
 
     def kind_resolver(self, settings: Settings, lookups: base.Transport | None) -> DefinitionKinds:

@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> None:
         emu._accepted = _Discard()
         emu._rejected = _Discard()
     emu.faults = Faults(latency_seconds=args.latency)
-    emu.start()
+    try:
+        emu.start()
+    except OSError as exc:  # the port is taken, the host is not this machine's, ...
+        problem = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        parser.exit(1, f"{parser.prog}: error: {problem}\n")
     print(f"Amazon Ads emulator listening on {emu.url}", flush=True)
     print(json.dumps(emu.target_config(), indent=2), flush=True)
     done = threading.Event()

@@ -1,0 +1,108 @@
+"""Amazon's throttling as users meet it (SPEC §5): a run paces itself to what the account allows
+and never fails because of 429s while requests get through; it fails, in one line, only when
+Amazon accepts nothing for `throttle_timeout` seconds."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import run_target, seed_record, singer_stream
+from tests.emulator import AmazonAdsEmulator
+from tests.test_restart import LiveRun, position, tap
+
+
+def test_a_throttled_run_paces_itself_and_delivers_everything_once(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.throttle.configure(rate=20, burst=10, retry_after=None)  # no Retry-After
+    records = [seed_record(i) for i in range(2000)]
+    run = run_target(emulator.target_config(), singer_stream(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(emulator.accepted_ids().values()) == [1] * 2000
+    report = run.report
+    assert report["records_accepted"] == 2000
+    assert 0 < report["requests_throttled"] < 0.2 * report["requests_sent"]
+    assert report["requests_per_second"] > 0
+    assert "Amazon throttles account 1234567890 (HTTP 429)" in run.stderr
+
+
+def test_retry_after_pauses_and_the_run_goes_on(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.throttle.configure(rate=5, burst=2, retry_after=1)
+    records = [seed_record(i) for i in range(800)]
+    config = emulator.target_config(max_retries=0)  # 429s are paced, not retried
+    run = run_target(config, singer_stream(records), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(emulator.accepted_ids().values()) == [1] * 800
+    assert run.report["requests_throttled"] > 0
+
+
+def test_nothing_accepted_for_throttle_timeout_fails_in_one_line(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # Two requests (the definitions list, one upload), then nothing but 429s.
+    emulator.throttle.configure(rate=0.000001, burst=2, retry_after=None)
+    records = [seed_record(i) for i in range(300)]
+    config = emulator.target_config(throttle_timeout=2, max_concurrent_requests=1)  # in order
+    run = run_target(config, singer_stream(records, state_every=100), tmp_path)
+
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1, run.stderr[-3000:]
+    assert "Amazon kept throttling account 1234567890" in run.error_lines[0]
+    assert "not delivered" in run.error_lines[0]
+    assert "Traceback" not in run.stderr
+    assert run.report["records_undelivered"] == 200
+    assert run.states == [{"bookmarks": {"conversions": {"n": 100}}}]
+
+
+def test_the_limit_changes_mid_run_and_progress_shows_the_pace(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.throttle.configure(rate=10, burst=10, retry_after=None)
+    records = [seed_record(i) for i in range(3000)]
+    live = LiveRun(emulator.target_config(), tmp_path)
+    live.feed(tap(records, state_every=100))
+    live.wait_for_state(at_least=300)
+    emulator.throttle.configure(rate=1, burst=1, retry_after=None)
+    time.sleep(6)  # a progress line every 5 s
+    emulator.throttle.configure(rate=10, burst=10, retry_after=None)
+    assert live.finish() == 0, live.stderr[-3000:]
+    assert sorted(emulator.accepted_ids().values()) == [1] * 3000
+    assert position(live.states[-1]) == 3000
+    assert "Amazon throttles account 1234567890:" in live.stderr
+    assert "requests/s allowed" in live.stderr
+
+
+def test_a_slow_tap_sees_state_within_seconds(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
+    """A record every 1.5 s: a partial batch goes out about 2 s after its first record, not
+    after 2 s of silence (which never comes)."""
+    records = [seed_record(i) for i in range(8)]
+    messages = tap(records, state_every=1)
+    live = LiveRun(emulator.target_config(), tmp_path)
+    assert live.process.stdin is not None
+    stdin = live.process.stdin
+    stdin.write(json.dumps(messages[0]) + "\n")  # SCHEMA
+
+    def slow_tap() -> None:
+        for record, state in zip(messages[1::2], messages[2::2], strict=True):
+            stdin.write(json.dumps(record) + "\n" + json.dumps(state) + "\n")
+            stdin.flush()
+            time.sleep(1.5)
+        stdin.close()
+
+    writer = threading.Thread(target=slow_tap)
+    started = time.monotonic()
+    writer.start()
+    live.wait_for_state(at_least=1, timeout=30)
+    first_state_after = time.monotonic() - started
+    assert writer.is_alive(), "the first STATE came only at the end of the input"
+    assert first_state_after < 6  # start-up, then ~2 s of waiting for more events
+    writer.join()
+    assert live.finish() == 0, live.stderr
+    assert position(live.states[-1]) == 8
