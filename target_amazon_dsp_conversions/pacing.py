@@ -24,9 +24,12 @@ from typing import NamedTuple
 BETA = 0.7  # the rate kept after a 429
 SCALE = 0.4  # CUBIC's C: how fast the rate grows back
 MIN_RATE = 0.5  # requests per second, at the slowest
-# Until the first 429, requests in flight start at this many and grow by one per answer
-# (doubling every round trip): a first burst of requests cannot all meet a limit at once.
+CEILING = 4  # the rate never grows beyond this many times what is actually sent
+# Until the first 429, requests in flight start at this many and double every WINDOW_DOUBLES
+# seconds: a first burst of requests cannot all meet a limit at once, and a slow API is at full
+# concurrency within a second.
 FIRST_WINDOW = 2
+WINDOW_DOUBLES = 0.25
 ANSWERED_SHARE = 0.9  # after a 429, a little under what Amazon answered, so its bucket refills
 
 
@@ -62,49 +65,40 @@ class Pace:
         self._started = now
         self._generation = 0  # cuts of the rate so far
         self._in_flight = 0
-        self._window: float = FIRST_WINDOW  # requests in flight allowed, until the first 429
         self.throttled = 0
 
     def take(self, wait: Callable[[float], bool]) -> Ticket | None:
         """Block until a request may go; None when `wait` says the run is stopping.
 
-        `wait(seconds)` sleeps (or less) and returns True when the run is stopping."""
+        `wait(seconds)` sleeps (or less) and returns True when the run is stopping. A request
+        takes the next slot only once it is due: a rate changed meanwhile applies at once."""
         while True:
             with self._changed:
                 now = self._clock()
-                generation = self._generation
-                paused = self._paused_until - now
-                slot = -1.0
-                if self._probing or (not self.limited and self._in_flight >= self._window):
+                delay = max(self._paused_until - now, 0.0)
+                if self.limited:
+                    delay = max(delay, self._next_slot - now)
+                if self._probing or (not self.limited and self._in_flight >= self._window(now)):
                     # After a pause one request goes first; before any 429, a few at first.
                     self._changed.wait(0.05)
-                elif paused <= 0:
+                    delay = 0.0
+                elif delay <= 0:
                     probe = self._probe_due
                     self._probing = probe
                     self._probe_due = False
-                    slot = max(now, self._next_slot) if self.limited else now
                     if self.limited:
-                        self._next_slot = slot + 1.0 / self.rate
-                    self._count_sent(slot)
+                        self._next_slot = max(self._next_slot, now) + 1.0 / self.rate
+                    self._count_sent(now)
                     self._in_flight += 1
-            if slot < 0:  # paused, or a probe is out
-                if wait(min(max(paused, 0.0), 0.05)):
-                    return None
-                continue
-            if slot > now and wait(slot - now):
+                    return Ticket(now, probe, self._generation)
+            if wait(min(delay, 0.05)):
                 return None
-            with self._changed:
-                if generation == self._generation or probe:
-                    return Ticket(slot, probe, generation)
-                self._in_flight -= 1
-            # The rate was cut while this request waited for its slot: it takes a new one.
 
     def answered(self, ticket: Ticket) -> None:
         """Amazon answered the request with anything but a 429: the pace may grow."""
         with self._changed:
             now = self._clock()
             self.last_accepted = now
-            self._window += 1
             self._answers.append(now)
             while self._answers[0] < now - 1.0:
                 self._answers.popleft()
@@ -140,9 +134,9 @@ class Pace:
         # Amazon answered over the last second, the rate it surely allows, but never more than
         # the usual multiplicative cut of what was sent.
         sent = max(self._measured_rate(now), MIN_RATE)
-        # At the first 429 the answers of the run so far say how fast Amazon may go; later,
-        # a full second's worth, lest the burst allowance of the start count again.
-        answered = self._answered_rate(now, shortest=0.25)
+        # What Amazon answered per second. At the first 429, counted over a full second even
+        # if the run is younger: the burst allowance of the start must not pass for its rate.
+        answered = self._answered_rate(now, shortest=0.25 if self.limited else 1.0)
         # The first 429 may come before Amazon's rate shows in its answers (a burst allowance
         # hides it): CUBIC then grows back towards what was sent. Later, what was answered
         # is the rate Amazon allows: the curve levels off there and probes above it gently.
@@ -154,7 +148,6 @@ class Pace:
         self._throttled_at = now
         self._generation += 1
         self._set_rate(rate)
-        # Slots taken at the old rate are void: their requests take new ones.
         self._next_slot = now + 1.0 / self.rate
 
     def _answered_rate(self, now: float, shortest: float) -> float:
@@ -175,8 +168,12 @@ class Pace:
         return SCALE * (now - self._throttled_at - self._k) ** 3 + self._max_rate
 
     def _set_rate(self, rate: float) -> None:
-        # Never more than twice what is actually sent: growth must follow real traffic.
-        self.rate = max(MIN_RATE, min(rate, 2 * self._measured_rate(self._clock())))
+        # Never more than CEILING times what is actually sent: growth follows real traffic.
+        self.rate = max(MIN_RATE, min(rate, CEILING * self._measured_rate(self._clock())))
+
+    def _window(self, now: float) -> float:
+        """Requests in flight allowed before the first 429."""
+        return FIRST_WINDOW * 2 ** min((now - self._started) / WINDOW_DOUBLES, 20)
 
     def _done(self, ticket: Ticket) -> None:
         self._in_flight -= 1

@@ -45,6 +45,8 @@ TOKEN_URLS = {
 }
 APIS = ("dsp", "events")
 MAX_WORKER_PROCESSES = 64
+# The Events API also takes an advertiser's entity ID (Amazon's 2026 samples send one).
+_ENTITY_ID = re.compile(r"^ENTITY[0-9A-Z]{1,64}$", re.IGNORECASE)
 _NUMERIC_ID = re.compile(r"^\d{1,40}$")
 
 
@@ -129,7 +131,7 @@ def _url(name: str, value: Any) -> str | None:
 
 def _advertiser_id(name: str, value: Any) -> str | None:
     text = _text(name, value)
-    if text is not None:
+    if text is not None and not _ENTITY_ID.match(text):  # an entity ID: see _complete
         check_advertiser_id(name, text)
     return text
 
@@ -216,8 +218,10 @@ def _per_conversion_field(read_value: Reader) -> Reader:
 
 
 def _property_path(name: str, path: Any) -> str:
-    if not isinstance(path, str) or not path.strip():
-        raise SettingError(name, "must be a record property path (a string)")
+    if path is None:
+        return ""  # as "": the field is looked up in no column
+    if not isinstance(path, str):
+        raise SettingError(name, 'must be a record property path (a string), or "" for none')
     return path.strip()
 
 
@@ -534,6 +538,9 @@ def _complete(values: dict[str, Any]) -> Settings:
                 raise SettingError(
                     name, "is required (or set dry_run: true to run without credentials)"
                 )
+    advertiser = values["advertiser_id"]
+    if advertiser is not None and _ENTITY_ID.match(advertiser) and values["api"] != "events":
+        check_advertiser_id("advertiser_id", advertiser)  # the DSP API takes numeric IDs only
     if values["api"] == "events" and values["source"] != SERVER_TO_SERVER:
         raise SettingError(
             "source", f"the Events API takes {SERVER_TO_SERVER} events only (api: events)"

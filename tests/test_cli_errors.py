@@ -88,18 +88,6 @@ def test_a_config_file_that_cannot_be_read_is_one_line(
     assert "Traceback" not in run.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_config_file_is_one_line(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "config.json").chmod(0)
-    run = target("--config", "config.json", cwd=tmp_path)
-
-    assert cli_error_lines(run.stderr) == [
-        "target-amazon-dsp-conversions: error: config file 'config.json' cannot be read: "
-        "permission denied"
-    ]
-
-
 def test_later_config_files_win_and_the_environment_wins_over_files(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ the logo under `static/assets/logos/loaders/`; `schemas/` and `.yamllint.yaml` a
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import struct
@@ -131,8 +132,10 @@ def test_the_hubs_yamllint_rules_are_in_force() -> None:
 
 def test_hub_rules_are_the_hubs() -> None:
     """meltano-hub/schemas and .yamllint.yaml are the snapshot in shared/reference, unchanged."""
+    # Beside the repository here and in its CI; a GitHub checkout has no shared/ to compare.
     if not REFERENCE.is_dir():
-        pytest.skip(f"{REFERENCE} is not beside the repository")
+        assert os.environ.get("GITHUB_ACTIONS"), f"{REFERENCE} is not beside the repository"
+        return
     ours = {p.relative_to(HUB / "schemas"): p.read_bytes() for p in (HUB / "schemas").rglob("*.*")}
     theirs = {
         p.relative_to(REFERENCE / "schemas"): p.read_bytes()

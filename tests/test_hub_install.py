@@ -257,7 +257,7 @@ def test_meltano_add_resolves_the_loader_through_the_hub(hub_project: HubProject
 def test_meltano_config_set_types_values_by_the_hubs_kinds(hub_project: HubProject) -> None:
     project = hub_project
     if not (project.root / ".meltano" / "loaders" / NAME).exists():
-        pytest.skip("needs test_meltano_add_resolves_the_loader_through_the_hub")
+        raise AssertionError("needs test_meltano_add_resolves_the_loader_through_the_hub first")
     settings = {
         "dry_run": "true",  # boolean
         "max_retries": "2",  # integer
@@ -296,7 +296,7 @@ def test_meltano_config_set_types_values_by_the_hubs_kinds(hub_project: HubProje
 def test_meltano_run_in_dry_run_and_against_the_emulator(hub_project: HubProject) -> None:
     project = hub_project
     if "dry_run" not in (project.root / "meltano.yml").read_text():
-        pytest.skip("needs test_meltano_config_set_types_values_by_the_hubs_kinds")
+        raise AssertionError("needs test_meltano_config_set_types_values_by_the_hubs_kinds first")
     data = project.root / "data" / "conversions.jsonl"
     data.parent.mkdir(exist_ok=True)
     data.write_text("".join(json.dumps(r) + "\n" for r in _records()))

@@ -7,7 +7,14 @@ import threading
 
 import pytest
 
-from target_amazon_dsp_conversions.pacing import BETA, FIRST_WINDOW, MIN_RATE, Pace, Ticket
+from target_amazon_dsp_conversions.pacing import (
+    BETA,
+    FIRST_WINDOW,
+    MIN_RATE,
+    WINDOW_DOUBLES,
+    Pace,
+    Ticket,
+)
 
 
 class FakeClock:
@@ -38,12 +45,11 @@ def test_free_until_the_first_429_but_for_a_few_first_requests() -> None:
     pace = Pace(clock=clock)
     start = clock.now
     first = send(pace, clock, FIRST_WINDOW)
-    assert pace.take(lambda seconds: True) is None, "a fifth must wait for an answer"
+    assert pace.take(lambda seconds: True) is None, "one more must wait for an answer"
     for ticket in first:
         pace.answered(ticket)
-    for _ in range(100):  # each answer lets more go at once
-        (ticket,) = send(pace, clock, 1)
-        pace.answered(ticket)
+    clock.now += 10 * WINDOW_DOUBLES  # the window doubles as time goes by
+    start = clock.now
     many = send(pace, clock, 50)
     assert len(many) == 50
     assert clock.now == start  # nobody waited for a slot
@@ -70,9 +76,7 @@ def test_a_429_cuts_the_rate_and_slows_every_request() -> None:
 def test_429s_of_requests_sent_before_the_cut_do_not_cut_again() -> None:
     clock = FakeClock()
     pace = Pace(clock=clock)
-    for _ in range(20):  # answers open the first window up
-        (ticket,) = send(pace, clock, 1)
-        pace.answered(ticket)
+    clock.now += 10 * WINDOW_DOUBLES  # the first window is wide open by then
     in_flight = send(pace, clock, 10)  # ten requests out at once
     clock.now += 0.5
     pace.throttled_now(in_flight[0], retry_after=None)
@@ -122,7 +126,7 @@ def test_retry_after_pauses_everyone_then_one_request_probes() -> None:
 
     # While the probe is out nobody else goes; its success lets them go.
     released: list[Ticket | None] = []
-    other = threading.Thread(target=lambda: released.append(pace.take(threading.Event().wait)))
+    other = threading.Thread(target=lambda: released.append(pace.take(clock.wait)))
     clock.now += 1
     other.start()
     other.join(0.3)

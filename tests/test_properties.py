@@ -104,7 +104,10 @@ RECORD_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "unitsSold": field(st.integers(min_value=-5, max_value=10**12)),
     "countryCode": field(st.sampled_from(["US", "us", "en-US", "GB", "ZZ", "USA"])),
     "source": field(st.sampled_from(["SERVER_TO_SERVER", "AMAZON_AD_TAG", "server_to_server"])),
-    "advertiserId": field(st.sampled_from(["1234567890", "ENTITY123", " 1234567890 ", "12.5"])),
+    # ENTITY1TESTADVERTISER: the emulator's entity ID of 1234567890 (the Events API takes it).
+    "advertiserId": field(
+        st.sampled_from(["1234567890", "ENTITY1TESTADVERTISER", " 1234567890 ", "12.5"])
+    ),
     "dedupeId": field(st.text(max_size=300)),
     "email": field(st.emails()),
     "phone": field(st.from_regex(r"\+?[0-9 ()-]{4,20}", fullmatch=True)),
