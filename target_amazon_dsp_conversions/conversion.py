@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -144,8 +145,13 @@ def build_conversion(
 Check = Callable[..., Any]  # check(convert, *args): convert(*args), or None after a problem
 
 
-def _first_problem_raises(convert: Callable[..., Any], *args: Any) -> Any:
+def _call(convert: Callable[..., Any], *args: Any) -> Any:
     return convert(*args)
+
+
+# The first problem raises: `convert(*args)`, in C where Python has it (3.11+), as it runs for
+# every field of every record.
+_first_problem_raises: Check = getattr(operator, "call", _call)
 
 
 def _collecting(problems: list[Problem]) -> Check:

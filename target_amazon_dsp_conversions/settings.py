@@ -411,7 +411,7 @@ class Settings:
     max_concurrent_requests: int = setting(
         _integer(1, 256),
         "Upper bound on requests in flight.",
-        default=32,
+        default=64,
     )
     # worker_processes, api_url and auth_url default by machine or region (`from_config`).
     worker_processes: int = setting(
