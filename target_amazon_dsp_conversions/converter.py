@@ -12,6 +12,7 @@ client, and must never log (records hold personal data).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -149,6 +150,14 @@ class Converter:
         self._settings = settings
         self._api = api_for(settings.api, region=settings.region)
         self._mapping = RecordMapping(settings.mapping, settings.defaults)
+        # build_conversion with what every record of this run shares.
+        self._build = functools.partial(
+            build_conversion,
+            rules=self._api.rules,
+            default_source=settings.source,
+            default_advertiser_id=settings.advertiser_id,
+            user_identifier_type=settings.user_identifier_type,
+        )
         self._streams: dict[str, Stream] = {}
         self._kinds: dict[EventKind, EventKind] = {}
 
@@ -169,19 +178,9 @@ class Converter:
                 else dedupe_id(fields.get("dedupeId"), seed)
             )
             return Refused(stream.name, (problem,), stream.key_properties, own)
-        settings = self._settings
-        api = self._api
         try:
-            conversion = build_conversion(
-                fields,
-                rules=api.rules,
-                default_source=settings.source,
-                default_advertiser_id=settings.advertiser_id,
-                user_identifier_type=settings.user_identifier_type,
-                dedupe_seed=seed,
-                now=now,
-            )
-            event = api.encode(conversion)
+            conversion = self._build(fields, dedupe_seed=seed, now=now)
+            event = self._api.encode(conversion)
         except Rejected as rejected:
             return Refused(
                 stream.name,

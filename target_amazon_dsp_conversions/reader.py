@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-from singer_sdk.exceptions import MissingKeyPropertiesError
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
@@ -290,8 +290,10 @@ class SafeSingerReader(SingerReader):
         else:
             try:
                 callback(message)
-            except InputError as exc:
-                raise InputError(f"input line {self.line_number}: {exc}") from None
+            except (InputError, RecordsWithoutSchemaException) as exc:
+                # Our words or the SDK's, with the line that brought them.
+                what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputError(f"input line {self.line_number}: {what}") from None
             if kind == "SCHEMA":
                 self._learn_stream(message)
         self._counts[kind] += 1

@@ -114,6 +114,11 @@ class RunStats:
             self.records_rejected += 1
             self.rejects_by_code.update(problem.code for problem in problems)
 
+    def fail(self, failure: str) -> None:
+        """The run stopped on this (bad input, a signal, a setup Amazon refused)."""
+        with self._lock:
+            self.failure = self.failure or failure
+
     def count_undelivered(self, stream: str, dedupe_id: str, failure: str) -> None:
         """A record could be neither delivered nor rejected; the next run resends it."""
         with self._lock:
@@ -140,7 +145,7 @@ class RunStats:
         """The one line at the end of a run."""
         verb = "written to the dry-run file" if dry_run else "accepted"
         line = (
-            f"Run {'failed' if self.records_undelivered else 'complete'}: "
+            f"Run {'failed' if self.records_undelivered or self.failure else 'complete'}: "
             f"{self.records_read} records read, {self.records_accepted} {verb}, "
             f"{self.records_rejected} rejected"
         )
@@ -170,8 +175,9 @@ class RunStats:
             "api": api,
             "dry_run": dry_run,
         }
-        if self.records_undelivered:
+        if self.failure is not None:
             report["failure"] = self.failure
+        if self.records_undelivered:
             report["undelivered"] = self.undelivered
         return report
 

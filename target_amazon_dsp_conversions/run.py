@@ -25,7 +25,7 @@ from target_amazon_dsp_conversions.converter import (
     Stream,
 )
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
-from target_amazon_dsp_conversions.errors import Problem, Rejected
+from target_amazon_dsp_conversions.errors import Problem, Rejected, UserError
 from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport
 from target_amazon_dsp_conversions.journal import Journal
 from target_amazon_dsp_conversions.ledger import StateLedger
@@ -118,7 +118,11 @@ class Run(Outcomes):
                 continue
             assert type(result) is Converted
             kind = result.kind
-            resolved = self._resolved.get(kind) or self._resolve(kind)
+            try:
+                resolved = self._resolved.get(kind) or self._resolve(kind)
+            except UserError as exc:  # the run stops (a refused sign-in, Amazon unreachable)
+                self._none_delivered(results, str(exc))
+                raise
             if not isinstance(resolved, ResolvedKind):
                 refused.append((kind.stream, line, resolved, kind.key_properties, result.dedupe_id))
                 continue
@@ -163,8 +167,15 @@ class Run(Outcomes):
         if self.delivery.failure is not None:
             raise self.delivery.failure
 
-    def abort(self, *, flush: bool, reason: str = "the run was stopped before it was sent") -> None:
-        """Stop early: deliver what was read (flush) or abandon what is not in flight yet.
+    def abort(
+        self,
+        *,
+        flush: bool,
+        failure: str | None = None,
+        reason: str = "the run was stopped before it was sent",
+    ) -> None:
+        """Stop early: deliver what was read (flush) or abandon what is not in flight yet;
+        `failure` is what stopped the run (for the summary line and the report).
 
         Requests in flight are waited for (their answers settle their records); retry waits
         end at once when abandoning. Every record read ends up accepted, rejected or
@@ -172,6 +183,8 @@ class Run(Outcomes):
         """
         if self._finished:
             return
+        if failure is not None:
+            self.stats.fail(failure)
         if flush and self.delivery.failure is None:
             self.delivery.flush()
             self.delivery.wait()
@@ -225,6 +238,15 @@ class Run(Outcomes):
             self._resolved.clear()
         self._resolved[kind] = resolved
         return resolved
+
+    def _none_delivered(self, results: Sequence[Result], failure: str) -> None:
+        """Records read in a row whose settling a failure cut short: all undelivered."""
+        for result in results:
+            self.stats.count_read()
+            if isinstance(result, Converted):
+                self.stats.count_undelivered(result.kind.stream, result.dedupe_id, failure)
+            else:
+                self.stats.count_undelivered(result.stream, result.dedupe_id or "", failure)
 
     def _reject(
         self,

@@ -176,7 +176,8 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
                 "covers only acknowledged records",
                 signal.Signals(self.stop_signal).name if self.stop_signal else "interrupt",
             )
-        self.run.abort(flush=not stopped and self.run.delivery.failure is None)
+        what = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.run.abort(flush=not stopped and self.run.delivery.failure is None, failure=what)
         return self._failure(error)
 
     # Internals.

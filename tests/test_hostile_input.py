@@ -73,6 +73,10 @@ def test_messages_the_run_cannot_go_past(
     assert_one_clean_line(run, message)
     assert run.states[-1] == {"bookmarks": {"conversions": {"n": 4}}}
     assert sorted(emulator.accepted_ids().values()) == [1] * 4
+    # What was read before is delivered, and the run still says it failed, and why.
+    assert "Run failed: 4 records read, 4 accepted" in run.stderr
+    assert "Run complete" not in run.stderr
+    assert message in run.report["failure"] and run.report["records_undelivered"] == 0
 
 
 def test_invalid_utf8_input_is_one_clean_line(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
