@@ -62,7 +62,6 @@ __all__ = [
     "drop_reason",
     "infer_type",
     "is_sha256_hex",
-    "key_type_for_field",
     "normalize",
     "prepare",
     "sha256_hex",
@@ -694,38 +693,3 @@ def infer_type(value: str) -> str | None:
         if _MIN_PHONE_DIGITS <= digits <= _MAX_PHONE_DIGITS:
             return "PHONE"
     return None
-
-
-_FIELD_TYPES: dict[str, str] = {
-    "email": "EMAIL",
-    "phone": "PHONE",
-    "firstName": "FIRST_NAME",
-    "first_name": "FIRST_NAME",
-    "lastName": "LAST_NAME",
-    "last_name": "LAST_NAME",
-    "address": "ADDRESS",
-    "city": "CITY",
-    "state": "STATE",
-    "postalCode": "POSTAL",
-    "postal_code": "POSTAL",
-    "zip": "POSTAL",
-    "zipCode": "POSTAL",
-    "zip_code": "POSTAL",
-    "maid": "MAID",
-    "rampId": "RAMP_ID",
-    "ramp_id": "RAMP_ID",
-    "matchId": "MATCH_ID",
-    "match_id": "MATCH_ID",
-    "realId": "REAL_ID",
-    "real_id": "REAL_ID",
-    "merkleId": "MERKLE_ID",
-    "merkle_id": "MERKLE_ID",
-    "kantarId": "KANTAR_ID",
-    "kantar_id": "KANTAR_ID",
-    "fip": "FIP",
-}
-
-
-def key_type_for_field(field: str) -> str | None:
-    """Match key type of a record property name (case-sensitive), else None."""
-    return _FIELD_TYPES.get(field)

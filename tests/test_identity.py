@@ -12,7 +12,6 @@ from target_amazon_dsp_conversions.identity import (
     SUPPORTED_TYPES,
     infer_type,
     is_sha256_hex,
-    key_type_for_field,
     normalize,
     prepare,
     sha256_hex,
@@ -416,45 +415,3 @@ def test_unknown_country_for_phone_falls_back_to_no_country() -> None:
 )
 def test_infer_type(value: Any, expected: str | None) -> None:
     assert infer_type(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("field", "expected"),
-    [
-        ("email", "EMAIL"),
-        ("phone", "PHONE"),
-        ("firstName", "FIRST_NAME"),
-        ("first_name", "FIRST_NAME"),
-        ("lastName", "LAST_NAME"),
-        ("last_name", "LAST_NAME"),
-        ("address", "ADDRESS"),
-        ("city", "CITY"),
-        ("state", "STATE"),
-        ("postalCode", "POSTAL"),
-        ("postal_code", "POSTAL"),
-        ("zip", "POSTAL"),
-        ("zipCode", "POSTAL"),
-        ("zip_code", "POSTAL"),
-        ("maid", "MAID"),
-        ("rampId", "RAMP_ID"),
-        ("ramp_id", "RAMP_ID"),
-        ("matchId", "MATCH_ID"),
-        ("match_id", "MATCH_ID"),
-        ("realId", "REAL_ID"),
-        ("real_id", "REAL_ID"),
-        ("merkleId", "MERKLE_ID"),
-        ("merkle_id", "MERKLE_ID"),
-        ("kantarId", "KANTAR_ID"),
-        ("kantar_id", "KANTAR_ID"),
-        ("fip", "FIP"),
-        ("ipAddress", None),
-        ("Email", None),
-        ("EMAIL", None),
-        ("firstname", None),
-        ("userIdentifier", None),
-        ("country", None),
-        ("", None),
-    ],
-)
-def test_key_type_for_field(field: str, expected: str | None) -> None:
-    assert key_type_for_field(field) == expected
