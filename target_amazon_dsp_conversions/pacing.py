@@ -26,10 +26,12 @@ SCALE = 0.4  # CUBIC's C: how fast the rate grows back
 MIN_RATE = 0.5  # requests per second, at the slowest
 CEILING = 4  # the rate never grows beyond this many times what is actually sent
 # Until the first 429, requests in flight start at this many and double every WINDOW_DOUBLES
-# seconds: a first burst of requests cannot all meet a limit at once, and a slow API is at full
-# concurrency within a second.
+# seconds, and grow by one with each answer that took SLOW_ANSWER or longer (doubling every
+# round trip): a first burst of requests cannot all meet a limit at once, and a slow API is at
+# full concurrency within a few round trips.
 FIRST_WINDOW = 2
 WINDOW_DOUBLES = 0.25
+SLOW_ANSWER = 0.05
 ANSWERED_SHARE = 0.9  # after a 429, a little under what Amazon answered, so its bucket refills
 
 
@@ -65,6 +67,7 @@ class Pace:
         self._started = now
         self._generation = 0  # cuts of the rate so far
         self._in_flight = 0
+        self._slow_answers = 0
         self.throttled = 0
 
     def take(self, wait: Callable[[float], bool]) -> Ticket | None:
@@ -99,6 +102,8 @@ class Pace:
         with self._changed:
             now = self._clock()
             self.last_accepted = now
+            if now - ticket.sent_at >= SLOW_ANSWER:
+                self._slow_answers += 1
             self._answers.append(now)
             while self._answers[0] < now - 1.0:
                 self._answers.popleft()
@@ -173,7 +178,8 @@ class Pace:
 
     def _window(self, now: float) -> float:
         """Requests in flight allowed before the first 429."""
-        return FIRST_WINDOW * 2 ** min((now - self._started) / WINDOW_DOUBLES, 20)
+        by_time = FIRST_WINDOW * 2 ** min((now - self._started) / WINDOW_DOUBLES, 20)
+        return max(by_time, FIRST_WINDOW + self._slow_answers)
 
     def _done(self, ticket: Ticket) -> None:
         self._in_flight -= 1
