@@ -1,12 +1,13 @@
 """Pacing: how fast requests to one Amazon account may go, following Amazon's 429s (SPEC §5).
 
 Amazon's limits are dynamic, per account, unpublished, and some 429s carry no `Retry-After`.
-The pace is the client-side rate limiter of the AWS SDKs' "adaptive" retry mode: a request rate
-that is free until the first 429, then cut to 0.7 of the rate measured when Amazon throttled,
-and grown back after each success along CUBIC's curve (Ha, Rhee and Xu, 2008) — quickly while
-far below the rate that was throttled, slowly near it, then faster again to find out whether
-Amazon now allows more. A rate, not a number of requests in flight: Amazon counts requests per
-second, and a fast answer would let even one request in flight exceed that.
+The pace is modelled on the client-side rate limiter of the AWS SDKs' "adaptive" retry mode: a
+request rate that is free until the first 429 (but for a small first window of requests in
+flight), then cut — to a little under what Amazon answered over the last second, at most 0.7 of
+what was sent — and grown back after each answer along CUBIC's curve (Ha, Rhee and Xu, 2008):
+quickly while far below the rate that was throttled, slowly near it, then faster again to find
+out whether Amazon now allows more. A rate, not a number of requests in flight: Amazon counts
+requests per second, and a fast answer would let even one request in flight exceed that.
 
 One `Pace` per account is shared by every upload thread: a 429 slows them all, `Retry-After`
 pauses them all, and after a pause one request goes first, alone, to see whether it is over.
