@@ -193,5 +193,9 @@ def test_revoked_refresh_token_says_to_sign_in_again(
     assert len(token_calls) == 1, "invalid_grant is not retried"
     assert run.states == []
     assert_accounted(run.report)
+    # Each record not delivered is listed by the dedupe ID the next run sends it with.
+    assert sorted(u["dedupe_id"] for u in run.report["undelivered"]) == sorted(
+        dedupe_id(r) for r in records
+    )
     assert "Traceback" not in run.stderr
     assert "Atzr|test-refresh-token" not in run.stderr
