@@ -32,7 +32,7 @@ CEILING = 4  # the rate never grows beyond this many times what is actually sent
 # full concurrency within a few round trips.
 FIRST_WINDOW = 2
 WINDOW_DOUBLES = 0.25
-SLOW_ANSWER = 0.05
+SLOW_ANSWER = 0.08
 ANSWERED_SHARE = 0.9  # after a 429, a little under what Amazon answered, so its bucket refills
 
 

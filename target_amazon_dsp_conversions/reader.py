@@ -291,9 +291,9 @@ class SafeSingerReader(SingerReader):
             try:
                 callback(message)
             except (InputError, RecordsWithoutSchemaException) as exc:
-                # Our words or the SDK's, with the line that brought them.
+                # Our words or the SDK's (its exception, as its callers expect), with the line.
                 what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InputError(f"input line {self.line_number}: {what}") from None
+                raise type(exc)(f"input line {self.line_number}: {what}") from None
             if kind == "SCHEMA":
                 self._learn_stream(message)
         self._counts[kind] += 1
