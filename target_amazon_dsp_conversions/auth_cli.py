@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from target_amazon_dsp_conversions.config_sources import ENV_PREFIX, load_config
 from target_amazon_dsp_conversions.connection_check import check
 from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.login import (
@@ -20,7 +21,6 @@ from target_amazon_dsp_conversions.login import (
     DEFAULT_WAIT_SECONDS,
     sign_in,
 )
-from target_amazon_dsp_conversions.settings import ENV_PREFIX, load_config
 
 PROGRAM = "target-amazon-dsp-conversions-auth"
 PLUGIN = "target-amazon-dsp-conversions"

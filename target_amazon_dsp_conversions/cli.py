@@ -2,10 +2,11 @@
 
 The command line is the Singer SDK's (`--config`, `--about`, `--format`, `--input`, `--version`),
 with the config read and checked here before the target starts: config files and the
-environment read as the user wrote them (`settings.load_config`: a file that cannot be used is
-one line, not the SDK's traceback), then `settings.check_config` (unknown names, each value read
-as its kind, `defaults`). The target gets the checked config, with each value of the kind its
-JSON schema says, so the SDK's own check of it finds nothing to say.
+environment read as the user wrote them (`config_sources.load_config`: a file that cannot be used
+is one line, not the SDK's traceback), then `startup_checks.check_config` (unknown names, each
+value read as its kind, `defaults`), once: the target takes what it found. The target gets the
+checked config, with each value of the kind its JSON schema says, so the SDK's own check of it
+finds nothing to say.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_amazon_dsp_conversions.config_sources import load_config
 from target_amazon_dsp_conversions.errors import UserError
-from target_amazon_dsp_conversions.settings import check_config, load_config
+from target_amazon_dsp_conversions.startup_checks import check_config
 from target_amazon_dsp_conversions.target import TargetAmazonDSPConversions, Terminated
 
 PROGRAM = "target-amazon-dsp-conversions"
@@ -90,9 +92,11 @@ def _run(
         target_class.print_about(about_format)
         return
     target_class.print_version(print_fn=target_class.logger.info)
-    checked = check_config(config).config
+    checked = check_config(config)
     try:
-        target = target_class(config=checked, parse_env_config=False, validate_config=True)
+        target = target_class(
+            config=checked.config, parse_env_config=False, validate_config=True, checked=checked
+        )
     except ConfigValidationError as exc:  # the SDK's check of what ours let through
         raise UserError(_sdk_config_error(exc)) from None
     target.listen(file_input)

@@ -1,38 +1,27 @@
 """The `check` command: is the target's configuration able to deliver, and if not, why.
 
-Gets an access token with the target's own settings, lists the profiles and, for the DSP API,
-the advertiser's conversion definitions, optionally sends one upload Amazon must refuse (to
-verify event_manager_edit), and prints one line per problem saying what to fix. Never prints
-the client secret or a token.
+Gets an access token with the target's own settings, lists the profiles, then asks what the
+API asks of the advertiser (`ConversionApi.check_account`; DSP: its conversion definitions and,
+optionally, one upload Amazon must refuse, to verify event_manager_edit), and prints one line
+per problem saying what to fix. Never prints the client secret or a token.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
-from target_amazon_dsp_conversions.apis.dsp import DspApi
-from target_amazon_dsp_conversions.apis.dsp_definitions import (
-    DefinitionCalls,
-    DefinitionsUnavailableError,
-)
+from target_amazon_dsp_conversions.apis import api_for
+from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response, answer_message
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.http_client import read_json
 from target_amazon_dsp_conversions.settings import Settings
-
-# The probe event is sent under a definition ID no advertiser has and marked limited data use,
-# so Amazon refuses (or does not process) it; only the permission check on the call matters.
-PROBE_DEFINITION_ID = "target-amazon-dsp-conversions-check-not-a-definition"
+from target_amazon_dsp_conversions.startup_checks import checked_settings
 
 
 def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) -> int:
@@ -59,7 +48,7 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
     if missing:
         return _finish(report)
     # A check tests the real connection even when the config is set up for a dry run.
-    settings = Settings.from_config({**config, "dry_run": False})
+    settings = checked_settings({**config, "dry_run": False})
     report.line(f"Region {settings.region}, API {settings.api}, host {settings.api_url}")
     tokens = AccessTokens.for_settings(
         settings, max_retries=1, wait=lambda seconds: threading.Event().wait(min(seconds, 2.0))
@@ -73,15 +62,10 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
     assert settings.client_id  # for_settings needed it
     api = _Api(tokens, settings.client_id, settings.request_timeout)
     profiles = _check_profiles(api, settings, report)
-    if profiles is not None and settings.advertiser_id and settings.api == "dsp":
-        listed = _check_definitions(api, settings, report)
-        if listed is not None and probe_upload:
-            _probe_upload(api, settings, report)
-        elif listed is not None:
-            report.line(
-                "event_manager_edit: not checked (Amazon has no read-only check); it shows at "
-                "the first upload, or run check --probe-upload"
-            )
+    if profiles is not None and settings.advertiser_id:
+        api_for(settings.api, region=settings.region).check_account(
+            api, settings, report, probe_upload=probe_upload
+        )
     return _finish(report)
 
 
@@ -161,7 +145,7 @@ def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any]
         )
         return None
     if status != 200 or not isinstance(body, list):  # noqa: PLR2004
-        report.problem(f"GET /v2/profiles answered HTTP {status} {_message(body)}".rstrip())
+        report.problem(f"GET /v2/profiles answered HTTP {status} {answer_message(body)}".rstrip())
         return None
     profiles = [p for p in body if isinstance(p, dict)]
     report.line()
@@ -205,118 +189,3 @@ def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any]
             f"{settings.advertiser_id}: set profile_id to {found[0]} (or leave it unset)"
         )
     return profiles
-
-
-def _check_definitions(
-    api: _Api, settings: Settings, report: _Report
-) -> list[dict[str, Any]] | None:
-    advertiser = settings.advertiser_id
-    assert advertiser and settings.client_id
-    calls = DefinitionCalls(api.send, settings.endpoint())
-    try:
-        found = calls.list_all(advertiser)
-    except DefinitionsUnavailableError as exc:
-        if exc.status == 403:  # noqa: PLR2004
-            report.problem(
-                f"no access to the conversion definitions of advertiser {advertiser} (HTTP 403 "
-                f"{_message(exc.body)}): the user who signed in needs Events Manager permission "
-                "(event_manager_view to list, event_manager_edit to upload) on this advertiser"
-            )
-        else:
-            report.problem(
-                f"listing conversion definitions of advertiser {advertiser}: HTTP {exc.status} "
-                f"{_message(exc.body)}".rstrip()
-            )
-        return None
-    report.line()
-    report.line(f"Conversion definitions of advertiser {advertiser} ({len(found)}):")
-    rows = [
-        (
-            str(d.get("conversionDefinitionId", "")),
-            str(d.get("name", "")),
-            str(d.get("source", "")),
-            str(d.get("conversionType", "")),
-        )
-        for d in found
-    ]
-    if rows:
-        report.table(("ID", "NAME", "SOURCE", "TYPE"), rows)
-    _check_configured_definitions(settings, found, report)
-    return found
-
-
-def _check_configured_definitions(
-    settings: Settings, found: list[dict[str, Any]], report: _Report
-) -> None:
-    advertiser = settings.advertiser_id
-    by_id = {str(d.get("conversionDefinitionId")): d for d in found}
-    for key, value in settings.conversion_definitions.items():
-        wanted = value.get(advertiser) if isinstance(value, Mapping) else value
-        if wanted is None:
-            continue
-        definition = by_id.get(str(wanted))
-        if definition is None:
-            report.problem(
-                f"conversion_definitions.{key}: {wanted} is not a conversion definition of "
-                f"advertiser {advertiser}; use one of the IDs listed above"
-            )
-        elif definition.get("source") != settings.source:
-            report.problem(
-                f"conversion_definitions.{key}: {wanted} takes {definition.get('source')} "
-                f"events but source is {settings.source}; pick a {settings.source} definition"
-            )
-    if not any(d.get("source") == settings.source for d in found):
-        if settings.create_missing_definitions:
-            report.line(
-                f"No {settings.source} definition yet: the target creates them as needed "
-                "(create_missing_definitions)"
-            )
-        else:
-            report.problem(
-                f"advertiser {advertiser} has no conversion definition for source "
-                f"{settings.source}: create one in Amazon DSP (Events Manager), set "
-                "create_missing_definitions: true, or change source"
-            )
-
-
-def _probe_upload(api: _Api, settings: Settings, report: _Report) -> None:
-    """Verify event_manager_edit with one event Amazon must refuse (see PROBE_DEFINITION_ID)."""
-    assert settings.advertiser_id and settings.client_id
-    event = {
-        "conversionDefinitionId": PROBE_DEFINITION_ID,
-        "name": "connection check",
-        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "countryCode": "US",
-        "matchKeys": [{"type": "EMAIL", "values": [hashlib.sha256(b"check@invalid").hexdigest()]}],
-        "clientDedupeId": "connection-check-" + secrets.token_hex(8),
-        "dataProcessingOptions": "LIMITED_DATA_USE",
-    }
-    request = DspApi().build_request(
-        (settings.advertiser_id, settings.source), [json.dumps(event).encode()], settings.endpoint()
-    )
-    status, body = api.call(request.method, request.url, request.headers, request.body)
-    if status == 207:  # noqa: PLR2004
-        refused = isinstance(body, dict) and bool(body.get("error"))
-        report.line(
-            "event_manager_edit: OK (Amazon took the upload call; "
-            + (
-                "the probe event was refused, as intended)"
-                if refused
-                else "the probe event is marked LIMITED_DATA_USE, so Amazon does not process it)"
-            )
-        )
-    elif status == 403:  # noqa: PLR2004
-        report.problem(
-            f"the user who signed in cannot upload conversions for advertiser "
-            f"{settings.advertiser_id} (HTTP 403 {_message(body)}): ask an admin of the "
-            "advertiser to grant Events Manager 'View and Edit' (event_manager_edit)"
-        )
-    else:
-        report.problem(f"upload probe answered HTTP {status} {_message(body)}".rstrip())
-
-
-# ---------------------------------------------------------------------------- helpers
-def _message(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("details") or body.get("code") or "")
-    return ""

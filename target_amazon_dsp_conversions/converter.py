@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
 from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_id, dedupe_seed
+from target_amazon_dsp_conversions.conversion_settings import ConversionSettings
 from target_amazon_dsp_conversions.errors import MissingKeyPropertiesInput, Problem, Rejected
 from target_amazon_dsp_conversions.mapping import (
     CONVERSION_FIELDS,
@@ -38,20 +39,6 @@ from target_amazon_dsp_conversions.record_checks import (
     null_keys_problem,
     schema_problem,
 )
-
-
-@dataclass(frozen=True)
-class ConversionSettings:
-    """The settings that decide how a record becomes an event (`Settings.conversion()`); sent
-    to each worker process once (nothing secret among them)."""
-
-    api: str
-    region: str
-    mapping: dict[str, str]
-    defaults: dict[str, Any]
-    source: str
-    advertiser_id: str | None
-    user_identifier_type: str | None
 
 
 class StreamSpec(NamedTuple):
@@ -203,6 +190,16 @@ class Converter:
         )
         kind = self._kinds.setdefault(kind, kind)
         return _new(Converted, (kind, conversion.dedupe_id, event.body, event.purchase_fields))
+
+    def refusal(self, fields: dict[str, Any], now: datetime) -> tuple[Problem, ...]:
+        """Why conversion fields as given (no record, no mapping) would be refused, or ():
+        for the check of `defaults` at start-up."""
+        try:
+            conversion = self._build(fields, dedupe_seed=dedupe_seed("defaults", {}, ()), now=now)
+            self._api.encode(conversion)
+        except Rejected as rejected:
+            return tuple(rejected.problems)
+        return ()
 
     def convert_line(self, line: bytes, now: datetime) -> Result | None:
         """`convert_message` for a line; None also for a line the reader must decode itself

@@ -11,8 +11,9 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from target_amazon_dsp_conversions.apis.base import BatchKey, ConversionApi, Endpoint, Transport
+from target_amazon_dsp_conversions.apis.base import BatchKey, ConversionApi, Transport
 from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
+from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")

@@ -24,7 +24,7 @@ import requests
 
 from target_amazon_dsp_conversions.errors import SettingError, UserError
 from target_amazon_dsp_conversions.http_client import read_json
-from target_amazon_dsp_conversions.settings import Settings
+from target_amazon_dsp_conversions.startup_checks import checked_settings
 
 SCOPE = "advertising::campaign_management"
 # Login with Amazon's consent page per region (NA from Amazon's LwA docs; EU/FE as Amazon Ads
@@ -62,9 +62,7 @@ def sign_in(
     """
     # Only what login needs is checked: other settings may still be unfinished at this point.
     wanted = ("region", "auth_url", "request_timeout")
-    settings = Settings.from_config(
-        {k: config[k] for k in wanted if k in config} | {"dry_run": True}
-    )
+    settings = checked_settings({k: config[k] for k in wanted if k in config} | {"dry_run": True})
     fix = f"set it in the config file or {setting_hint} (from your LwA security profile)"
     client_id = _required(config, "client_id", fix)
     client_secret = _required(config, "client_secret", fix)

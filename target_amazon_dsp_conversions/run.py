@@ -45,11 +45,17 @@ _MAX_RESOLVED_KINDS = 4096
 class Run(Outcomes):
     """Everything one run of the target needs; created at start-up, finished at end of input."""
 
-    def __init__(self, settings: Settings, emit_state: Callable[[Any], None]) -> None:
-        """Build the run's parts; no network traffic yet."""
+    def __init__(
+        self,
+        settings: Settings,
+        emit_state: Callable[[Any], None],
+        converter: Converter | None = None,
+    ) -> None:
+        """Build the run's parts; no network traffic yet. `converter`: the one the start-up
+        check built (`startup_checks.CheckedConfig`), else one is built here."""
         self.settings = settings
         self.api = api_for(settings.api, region=settings.region)
-        self.converter = Converter(settings.conversion())
+        self.converter = converter or Converter(settings.conversion())
         self.stats = RunStats()
         self.rejects = RejectsFile(settings.rejects_path)
         self.stopping = threading.Event()

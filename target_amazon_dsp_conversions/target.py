@@ -15,18 +15,15 @@ from typing import Any
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.mapper import SameRecordTransform
 
+from target_amazon_dsp_conversions.config_sources import environment_config
 from target_amazon_dsp_conversions.converter import Converter, Result, StreamSpec
 from target_amazon_dsp_conversions.errors import DeliveryError, InputError, SignInError, UserError
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.run import Run
 from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
-from target_amazon_dsp_conversions.settings import (
-    CONFIG_SCHEMA,
-    Settings,
-    check_config,
-    environment_config,
-)
+from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA
 from target_amazon_dsp_conversions.sinks import ConversionSink
+from target_amazon_dsp_conversions.startup_checks import CheckedConfig, check_config
 from target_amazon_dsp_conversions.workers import WorkerPool
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
@@ -67,14 +64,20 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
         config: dict[str, Any] | None = None,
         parse_env_config: bool = False,
         validate_config: bool = True,
+        checked: CheckedConfig | None = None,
     ) -> None:
         """Check the settings and prepare the run before any input is read. Settings from the
-        environment are read as text and checked as config files are (`settings.py`)."""
+        environment are read as text and checked as config files are (`startup_checks.py`).
+        `checked`: what the command line's check of this config found, so it is not checked
+        again."""
         if parse_env_config:
             config = {**(config or {}), **environment_config()}
+            checked = None
+        self._checked = checked
         super().__init__(config=config, parse_env_config=False, validate_config=validate_config)
-        self.settings = Settings.from_config(self.config)
-        self.run = Run(self.settings, self.emit_state)
+        assert self._checked is not None  # check_settings ran in the SDK's __init__
+        self.settings = self._checked.settings
+        self.run = Run(self.settings, self.emit_state, self._checked.converter)
         self.converter: Converter = self.run.converter
         self.stop_signal: int | None = None
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -87,7 +90,9 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
     def check_settings(self) -> dict[str, Any]:
         """One line naming a bad setting, before the SDK's own check; the SDK gets each value
         read as its kind (text from the environment or an undeclared Meltano setting)."""
-        return check_config(self.config).config
+        if self._checked is None:
+            self._checked = check_config(self.config)
+        return self._checked.config
 
     def on_state(self, state: Any) -> None:
         """Emitted once every record before it is settled."""

@@ -6,10 +6,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from target_amazon_dsp_conversions.apis.base import Endpoint
 from target_amazon_dsp_conversions.apis.dsp import DefinitionKinds, DspApi
 from target_amazon_dsp_conversions.apis.dsp_definitions import DefinitionResolver
 from target_amazon_dsp_conversions.conversion import Conversion
+from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.identity import sha256_hex
 from tests.openapi_schemas import request_errors
 

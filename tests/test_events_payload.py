@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from target_amazon_dsp_conversions.amazon_fields import EVENTS_RULES as RULES
-from target_amazon_dsp_conversions.apis.base import Endpoint
 from target_amazon_dsp_conversions.apis.events import (
     INCOMPLETE_CONSENT_NOTICE,
     PARTNER,
     EventsApi,
 )
 from target_amazon_dsp_conversions.conversion import Conversion, build_conversion, dedupe_seed
+from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import Problem, Rejected
 from target_amazon_dsp_conversions.mapping import RecordMapping
 from tests.openapi_schemas import load_spec, request_errors, schema_errors

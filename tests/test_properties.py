@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from target_amazon_dsp_conversions.converter import Stream, StreamSpec
 from target_amazon_dsp_conversions.errors import Rejected
 from target_amazon_dsp_conversions.run import Run
-from target_amazon_dsp_conversions.settings import Settings
+from target_amazon_dsp_conversions.startup_checks import checked_settings
 from tests.conftest import run_target
 from tests.emulator import AmazonAdsEmulator
 from tests.openapi_schemas import request_errors
@@ -158,7 +158,7 @@ def make_run(tmp_path: Path, api: str) -> Run:
         "advertiser_id": "1234567890",
         "conversion_definitions": {"purchase": "cd-purchase", "signup": "cd-signup"},
     }
-    return Run(Settings.from_config(config), emit_state=lambda state: None)
+    return Run(checked_settings(config), emit_state=lambda state: None)
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.settings import KNOWN_SETTINGS, check_config
+from target_amazon_dsp_conversions.settings import KNOWN_SETTINGS
+from target_amazon_dsp_conversions.startup_checks import check_config
 from tests.conftest import TARGET, TargetRun, run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 
@@ -336,3 +338,60 @@ def test_check_config_hands_the_sdk_each_value_as_its_kind() -> None:
     }
     assert checked.settings.region == "EU"
     assert checked.settings.max_retries == 8
+
+
+# --- one check per start ------------------------------------------------------------------------
+
+
+def test_a_start_checks_the_settings_once_and_builds_one_converter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The console script's start: the settings are checked once and one Converter is built
+    (it also checks `defaults`), whichever layer (command line, SDK, target) asks."""
+    from target_amazon_dsp_conversions import cli, startup_checks
+    from target_amazon_dsp_conversions.converter import Converter
+
+    checks: list[Any] = []
+    converters: list[Any] = []
+    check_settings = startup_checks._complete
+    build_converter = Converter.__init__
+
+    def counted_check(values: dict[str, Any]) -> Any:
+        checks.append(values)
+        return check_settings(values)
+
+    def counted_converter(self: Converter, *args: Any) -> None:
+        converters.append(self)
+        build_converter(self, *args)
+
+    monkeypatch.setattr(startup_checks, "_complete", counted_check)
+    monkeypatch.setattr(Converter, "__init__", counted_converter)
+    config = {
+        "dry_run": True,
+        "dry_run_path": str(tmp_path / "requests.jsonl"),
+        "rejects_path": str(tmp_path / "rejects.jsonl"),
+        "journal_path": str(tmp_path / "journal.jsonl"),
+        "worker_processes": 0,
+        "advertiser_id": "1234567890",
+        "conversion_definitions": {"purchase": "cd-1"},
+        "defaults": {"countryCode": "US", "currency": "USD"},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    messages = singer_stream([seed_record(1, countryCode=None)])
+    (tmp_path / "input.jsonl").write_text("".join(json.dumps(m) + "\n" for m in messages))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        cli.command().main(
+            ["--config", str(tmp_path / "config.json"), "--input", str(tmp_path / "input.jsonl")],
+            standalone_mode=False,
+        )
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    requests = (tmp_path / "requests.jsonl").read_text().splitlines()
+    assert len(requests) == 1  # the record went out, its country from the defaults
+    assert '"countryCode":"US"' in requests[0].replace(" ", "")
+    assert len(checks) == 1
+    assert len(converters) == 1
+    last_state = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert last_state == {"bookmarks": {"conversions": {"n": 1}}}

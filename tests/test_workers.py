@@ -14,8 +14,8 @@ from typing import Any
 import psutil
 import pytest
 
+from target_amazon_dsp_conversions.conversion_settings import ConversionSettings
 from target_amazon_dsp_conversions.converter import (
-    ConversionSettings,
     Converted,
     Converter,
     Refused,

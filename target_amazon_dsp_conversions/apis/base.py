@@ -4,27 +4,37 @@ how the events of a kind are completed, requests, and how its answers are read."
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from target_amazon_dsp_conversions.amazon_fields import ApiRules
 from target_amazon_dsp_conversions.conversion import Conversion
+from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import Problem
-
-if TYPE_CHECKING:
-    from target_amazon_dsp_conversions.settings import Settings
 
 # Events that may share a request: (advertiser ID, source).
 BatchKey = tuple[str, str]
+# The name of Amazon's user-deletion call among an API's `operations`.
+USER_DELETION = "user_deletion"
 
 
-class Endpoint(NamedTuple):
-    """Where requests go and whose app sends them (`Settings.endpoint`)."""
+class ApiSettings(Protocol):
+    """The checked settings as an API reads them (`settings.Settings` is one)."""
 
-    api_url: str
-    client_id: str
-    profile_id: str | None  # DSP: the profile scope
+    @property
+    def region(self) -> str: ...
+    @property
+    def advertiser_id(self) -> str | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def conversion_definitions(self) -> Mapping[str, Any]: ...
+    @property
+    def create_missing_definitions(self) -> bool: ...
+    def endpoint(self) -> Endpoint:
+        """Where requests go and whose app sends them."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +112,80 @@ class KindResolver(Protocol):
 ItemResults = list[list[Problem] | None]
 
 
+class CheckCalls(Protocol):
+    """One-shot API calls for the `check` command: each answer comes back as it is."""
+
+    def call(
+        self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, Any]:
+        """The status and JSON body (None if none) of one call."""
+        ...
+
+    def send(self, request: OutgoingRequest) -> Response:
+        """`call` for a request built elsewhere."""
+        ...
+
+
+class CheckReport(Protocol):
+    """What the `check` command prints: lines, tables, and one line per problem at the end."""
+
+    def line(self, text: str = "") -> None:
+        """Print one line."""
+        ...
+
+    def table(self, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+        """Print rows under a header, in columns."""
+        ...
+
+    def problem(self, text: str) -> None:
+        """A problem, said with what to fix."""
+        ...
+
+
+class BatchOperation(Protocol):
+    """An API call besides the conversion upload, on items batched as events are (the next is
+    DSP's user deletion): items in, a 207 with per-item outcomes back."""
+
+    max_items_per_request: int
+
+    def build_request(
+        self, key: BatchKey, encoded_items: list[bytes], endpoint: Endpoint
+    ) -> OutgoingRequest:
+        """One request for items already encoded as JSON."""
+        ...
+
+    def read_multi_status(self, body: Any, count: int) -> ItemResults:
+        """Per-item outcomes of a 2xx response to a request of `count` items."""
+        ...
+
+
 class ConversionApi(Protocol):
-    """An Amazon conversions API as the converter and the delivery code see it."""
+    """Everything the target knows of one Amazon API: its name and rules (limits, codes,
+    match-key types), how a conversion becomes its event and requests, how its answers read,
+    what it checks in the settings and in `check`, and its calls besides the upload. The
+    registry (`apis/__init__.py`) finds it by the `api` setting."""
 
     name: str
+    summary: str  # for the `api` setting's description
     rules: ApiRules
+    # Calls besides the conversion upload, by name (`USER_DELETION`); none yet.
+    operations: Mapping[str, BatchOperation]
+
+    def check_settings(self, settings: ApiSettings) -> None:
+        """Raise a SettingError for a setting this API cannot work with."""
+        ...
+
+    def check_account(
+        self, calls: CheckCalls, settings: ApiSettings, report: CheckReport, *, probe_upload: bool
+    ) -> None:
+        """What `check` asks Amazon about the advertiser, after the profiles check passed."""
+        ...
 
     def encode(self, conversion: Conversion) -> EncodedEvent:
         """The event as this API takes it; raises Rejected for API-specific problems."""
         ...
 
-    def kind_resolver(self, settings: Settings, lookups: Transport | None) -> KindResolver:
+    def kind_resolver(self, settings: ApiSettings, lookups: Transport | None) -> KindResolver:
         """How this run completes events; `lookups` is None when nothing may be looked up."""
         ...
 
@@ -192,3 +265,10 @@ def http_problem(status: int, code: str | None, message: str | None) -> Problem:
 def json_request(url: str, headers: dict[str, str], body: Any) -> OutgoingRequest:
     """A POST of a JSON body (definition calls, the connection check)."""
     return OutgoingRequest("POST", url, headers, json.dumps(body).encode())
+
+
+def answer_message(body: Any) -> str:
+    """The words of an error answer's body ("" when it has none), for a line of `check`."""
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("details") or body.get("code") or "")
+    return ""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from json.encoder import encode_basestring
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from target_amazon_dsp_conversions.amazon_fields import DSP_EVENT_MEDIA_TYPE, DSP_RULES
 from target_amazon_dsp_conversions.apis import base
@@ -13,6 +14,7 @@ from target_amazon_dsp_conversions.apis.base import (
     join_events,
     purchase_fields_sent,
 )
+from target_amazon_dsp_conversions.apis.dsp_check import check_advertiser
 from target_amazon_dsp_conversions.apis.dsp_definitions import (
     DefinitionCalls,
     DefinitionResolver,
@@ -20,9 +22,6 @@ from target_amazon_dsp_conversions.apis.dsp_definitions import (
 )
 from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.errors import Problem
-
-if TYPE_CHECKING:
-    from target_amazon_dsp_conversions.settings import Settings
 
 _TAIL = b"}"
 _new = tuple.__new__
@@ -32,7 +31,30 @@ class DspApi:
     """Amazon DSP Conversions API (`dspAmazonIngestConversionData`)."""
 
     name = "dsp"
+    summary = "DSP Conversions API (100 events per request, one source)"
     rules = DSP_RULES
+    operations: Mapping[str, base.BatchOperation] = {}
+
+    def __init__(self, *, region: str = "NA") -> None:
+        """The same API in every region."""
+        del region
+
+    def check_settings(self, settings: base.ApiSettings) -> None:
+        """Every setting the DSP API needs is checked by its kind."""
+
+    def check_account(
+        self,
+        calls: base.CheckCalls,
+        settings: base.ApiSettings,
+        report: base.CheckReport,
+        *,
+        probe_upload: bool,
+    ) -> None:
+        """The advertiser's conversion definitions, and with `probe_upload` the upload
+        permission (`dsp_check.py`)."""
+        check_advertiser(
+            calls, settings, report, probe_upload=self.build_request if probe_upload else None
+        )
 
     def encode(self, conversion: Conversion) -> base.EncodedEvent:
         """`ConversionEventDataV1` after its `conversionDefinitionId`, which `DefinitionKinds`
@@ -79,7 +101,9 @@ class DspApi:
             ((c.advertiser_id, c.source), body.encode(), purchase.encode(), definition),
         )
 
-    def kind_resolver(self, settings: Settings, lookups: base.Transport | None) -> DefinitionKinds:
+    def kind_resolver(
+        self, settings: base.ApiSettings, lookups: base.Transport | None
+    ) -> DefinitionKinds:
         """Events are completed with their definition, resolved through `DefinitionResolver`."""
         calls = None if lookups is None else DefinitionCalls(lookups.send, settings.endpoint())
         return DefinitionKinds(

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from target_amazon_dsp_conversions.amazon_fields import (
     EVENT_SOURCES,
@@ -23,10 +23,7 @@ from target_amazon_dsp_conversions.apis.base import (
     purchase_fields_sent,
 )
 from target_amazon_dsp_conversions.conversion import Conversion, enum_value
-from target_amazon_dsp_conversions.errors import Problem, reject
-
-if TYPE_CHECKING:
-    from target_amazon_dsp_conversions.settings import Settings
+from target_amazon_dsp_conversions.errors import Problem, SettingError, reject
 
 # Events need nothing resolved: each is complete as encoded.
 _COMPLETE = base.ResolvedKind(b"", b"", sends_purchase_fields=False)
@@ -56,11 +53,32 @@ class EventsApi:
     """Amazon Ads API v1 `CreateEvent`."""
 
     name = "events"
+    summary = "Amazon Ads Events API (500 events per request)"
     rules = EVENTS_RULES
+    # Amazon's Events API has one operation, CreateEvent: no user deletion.
+    operations: Mapping[str, base.BatchOperation] = {}
 
     def __init__(self, *, region: str = "NA") -> None:
         """EU advertisers must send consent with every event, complete."""
         self._consent_required = region == "EU"
+
+    def check_settings(self, settings: base.ApiSettings) -> None:
+        """Events are server-to-server only."""
+        if settings.source != SERVER_TO_SERVER:
+            raise SettingError(
+                "source", f"the Events API takes {SERVER_TO_SERVER} events only (api: events)"
+            )
+
+    def check_account(
+        self,
+        calls: base.CheckCalls,
+        settings: base.ApiSettings,
+        report: base.CheckReport,
+        *,
+        probe_upload: bool,
+    ) -> None:
+        """Nothing to ask: Amazon creates event definitions from the events themselves, and
+        the Events API has no call that checks a permission without sending an event."""
 
     def encode(self, conversion: Conversion) -> base.EncodedEvent:
         """`event_payload` as compact UTF-8 JSON; one advertiser per request (header), the
@@ -70,7 +88,7 @@ class EventsApi:
 
     def kind_resolver(
         self,
-        settings: Settings,  # noqa: ARG002
+        settings: base.ApiSettings,  # noqa: ARG002
         lookups: base.Transport | None,  # noqa: ARG002
     ) -> EventKinds:
         """Nothing to look up: Amazon creates event definitions from the events themselves."""
