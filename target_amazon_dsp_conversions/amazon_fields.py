@@ -1,6 +1,7 @@
 """Amazon's field definitions for both APIs: enums and limits, taken from Amazon's OpenAPI files.
 
 Kept apart from transport so that the payload modules and the local checks read one source.
+Each API's rules (`ApiRules`) are made of these in its module of `apis/`.
 DSP: the Conversions API (`ConversionsAPI_prod_3p.json`).
 EVENTS: Ads API v1 `/adsApi/v1/create/events`.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+
+from target_amazon_dsp_conversions.identity import MatchKeyTypes
 
 # ConversionDefinitionTypeV1 (DSP) and ConversionType (Events; adds MOBILE_APP_FIRST_START).
 DSP_CONVERSION_TYPES = frozenset(
@@ -112,6 +115,7 @@ class ApiRules:
     max_units_sold: int
     entity_account_ids: bool  # whether an `ENTITY...` account ID may name the advertiser
     extra_fields: tuple[str, ...]  # fields only this API takes, checked by its payload module
+    match_keys: MatchKeyTypes  # the match-key types it takes, and which raw
 
 
 # Fields only the Events API takes.
@@ -120,25 +124,6 @@ EVENTS_EXTRA_FIELDS = (
     "customData", "userAgent", "amazonAdEventKey", "arefMeasurementTokens",
 )  # fmt: skip
 
-# The two APIs side by side. Both take an OFF_AMAZON_PURCHASES value of 0 or more only (the
-# `value` descriptions of both OpenAPI files: "Must be a minimum of 0" / "min 0").
-# fmt: off
-DSP_RULES = ApiRules(
-    api="dsp", max_events_per_request=100, max_event_age=timedelta(days=7),
-    currencies=DSP_CURRENCIES, conversion_types=DSP_CONVERSION_TYPES,
-    country_codes=COUNTRY_CODES, max_match_keys=9, max_units_sold=9_999_999_999_999,
-    entity_account_ids=False,  # the path's accountId is the numeric DSP advertiser ID
-    extra_fields=(),
-)
-EVENTS_RULES = ApiRules(
-    api="events", max_events_per_request=500, max_event_age=timedelta(days=21),
-    currencies=EVENTS_CURRENCIES, conversion_types=EVENTS_CONVERSION_TYPES,
-    country_codes=COUNTRY_CODES | EVENTS_PSEUDO_COUNTRY_CODES, max_match_keys=15,
-    max_units_sold=2**31 - 1,  # int32
-    entity_account_ids=True,  # Amazon's 2026 custom-attributes sample sends one
-    extra_fields=EVENTS_EXTRA_FIELDS,
-)
-# fmt: on
 
 DSP_EVENT_MEDIA_TYPE = "application/vnd.dspconversioneventimport.v1+json"
 DSP_DEFINITION_MEDIA_TYPE = "application/vnd.dspconversiondefinition.v1+json"

@@ -36,7 +36,6 @@ _CENT = Decimal("0.01")
 _UTC_SUFFIXES = ("+00:00", "Z") if sys.version_info >= (3, 11) else ("+00:00",)
 _fromisoformat = datetime.fromisoformat
 _prepare = identity.prepare
-_SUPPORTED_TYPES = identity.SUPPORTED_TYPES  # api -> the match-key types it has
 # A per-value cache of a pure function of one input value; bounded, cleared when full.
 _CACHE_LIMIT = 65_536
 _conversion_types: dict[str, str | None] = {}
@@ -507,14 +506,14 @@ def _match_keys(
     """The match keys as sent, and the types (or `userIdentifier`) dropped beside them."""
     keys: dict[str, str] = {}
     dropped: list[str] = []
-    api = rules.api
+    api = rules.match_keys
     for field_name, key_type in _match_key_fields(fields):
         raw = fields[field_name]
         if raw is not None and key_type not in keys:
             prepared = _prepare(key_type, raw, api=api, country=country)
             if prepared is not None:
                 keys[key_type] = prepared
-            elif key_type in _SUPPORTED_TYPES[api]:
+            elif key_type in api.supported:
                 dropped.append(key_type)  # a type the API does not take goes unmentioned
     identifier = fields.get(USER_IDENTIFIER)
     identifier_type = None
@@ -560,7 +559,7 @@ def _no_match_key(
     was dropped (identity.drop_reason: never the value); `why` the userIdentifier's reason."""
     dropped = [
         f"{name} dropped "
-        f"({identity.drop_reason(key_type, fields[name], api=rules.api, country=country)})"
+        f"({identity.drop_reason(key_type, fields[name], api=rules.match_keys, country=country)})"
         for name, key_type in _match_key_fields(fields)
     ]
     if code == "UNKNOWN_IDENTIFIER_TYPE":

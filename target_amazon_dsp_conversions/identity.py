@@ -1,9 +1,9 @@
 """Match keys: normalization, hashing and type inference (SPEC §4).
 
 Match keys leave the process SHA-256 hashed (lower-case hex), except the types Amazon takes
-raw (``RAW_TYPES``). A value that already is 64 hex characters is passed through lower-cased,
-unless it is the SHA-256 of the empty string, which identifies nobody and is dropped. This
-module never logs: it handles personal data.
+raw (``MatchKeyTypes.raw``: each API declares its types in ``apis/``). A value that already is
+64 hex characters is passed through lower-cased, unless it is the SHA-256 of the empty string,
+which identifies nobody and is dropped. This module never logs: it handles personal data.
 
 The rules follow Amazon's own normalizers (``reference/amazon-ads-api.md`` §12); where those
 disagree, the choice is made here:
@@ -41,6 +41,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import idna
 import phonenumbers
@@ -57,8 +58,7 @@ __all__ = [
     "EMPTY_SHA256",
     "MATCH_ID_MAX_LENGTH",
     "MATCH_KEY_TYPES",
-    "RAW_TYPES",
-    "SUPPORTED_TYPES",
+    "MatchKeyTypes",
     "drop_reason",
     "infer_type",
     "is_sha256_hex",
@@ -85,24 +85,21 @@ MATCH_KEY_TYPES: tuple[str, ...] = (
     "FIP",
 )
 
-# Types of Amazon's Events API schema (MatchKeyType) that the DSP schema does not have.
-_EVENTS_ONLY = frozenset({"MATCH_ID", "REAL_ID", "MERKLE_ID", "KANTAR_ID", "FIP"})
 
-SUPPORTED_TYPES: dict[str, frozenset[str]] = {
-    "dsp": frozenset(t for t in MATCH_KEY_TYPES if t not in _EVENTS_ONLY),
-    "events": frozenset(MATCH_KEY_TYPES),
-}
+@dataclass(frozen=True, slots=True)
+class MatchKeyTypes:
+    """The match-key types one API takes, and which of them it takes raw (normalized, not
+    hashed); each API declares its own (``apis/``)."""
 
-# The Events schema: "REAL_ID, MERKLE_ID, KANTAR_ID, and FIP accept raw identifier values".
-RAW_TYPES: dict[str, frozenset[str]] = {
-    "dsp": frozenset({"MAID"}),
-    "events": frozenset({"MAID", "RAMP_ID"}) | _EVENTS_ONLY,
-}
+    api: str  # the API's name, for drop reasons
+    supported: frozenset[str]
+    raw: frozenset[str]
+    hashed: frozenset[str] = field(init=False)  # normalized and SHA-256 hashed
 
-# Per API, the types that are normalized and hashed.
-_HASHED_TYPES: dict[str, frozenset[str]] = {
-    api: types - RAW_TYPES[api] for api, types in SUPPORTED_TYPES.items()
-}
+    def __post_init__(self) -> None:
+        """The hashed types are the supported ones that are not raw."""
+        object.__setattr__(self, "hashed", self.supported - self.raw)
+
 
 MATCH_ID_MAX_LENGTH = 100
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -603,29 +600,29 @@ def _as_text(value: object) -> str | None:
     return str(value)
 
 
-def prepare(key_type: str, value: object, *, api: str, country: str | None = None) -> str | None:
+def prepare(
+    key_type: str, value: object, *, api: MatchKeyTypes, country: str | None = None
+) -> str | None:
     """The value as it leaves the process, or None when the key is to be dropped.
 
     Hashed types: an existing 64-hex hash passes through lower-cased (None for the SHA-256 of
     the empty string); otherwise the value is normalized and SHA-256 hashed. Raw types
-    (``RAW_TYPES[api]``) are normalized and sent as they are (MATCH_ID longer than 100
+    (``api.raw``) are normalized and sent as they are (MATCH_ID longer than 100
     characters gives None). None when the key is empty after normalization or the type is not
     supported by ``api`` (``drop_reason`` says why). Non-str values are converted with
-    ``str()``; bool, None and containers give None. Raises ``ValueError`` for an unknown ``api``.
+    ``str()``; bool, None and containers give None.
     """
-    hashed = _HASHED_TYPES.get(api)
-    if hashed is None:
-        raise ValueError(f"unknown api: {api!r}")
+    hashed = api.hashed
     if type(value) is str and key_type in hashed and len(value) < _SHA256_HEX_LENGTH:
         # The common case: text too short to be a hash already.
         normalized = _NORMALIZERS[key_type](value, country)
         return sha256_hex(normalized) if normalized else None
-    if key_type not in SUPPORTED_TYPES[api]:
+    if key_type not in api.supported:
         return None
     text = _as_text(value)
     if text is None:
         return None
-    if key_type in RAW_TYPES[api]:
+    if key_type in api.raw:
         raw = _NORMALIZERS[key_type](text, country)
         if not raw or (key_type == "MATCH_ID" and len(raw) > MATCH_ID_MAX_LENGTH):
             return None
@@ -638,7 +635,9 @@ def prepare(key_type: str, value: object, *, api: str, country: str | None = Non
     return sha256_hex(normalized) if normalized else None
 
 
-def drop_reason(key_type: str, value: object, *, api: str, country: str | None = None) -> str:
+def drop_reason(
+    key_type: str, value: object, *, api: MatchKeyTypes, country: str | None = None
+) -> str:
     """Why ``prepare`` drops this key: one short lower-case phrase that never holds the value.
 
     For the rare path, after ``prepare`` returned None (it redoes the work). "" when ``prepare``
@@ -649,20 +648,20 @@ def drop_reason(key_type: str, value: object, *, api: str, country: str | None =
     no known country", "an unknown country calling code", "not a complete phone number of US",
     "too long for a phone number of US", "not a region of US", "a status word, not a region",
     "a partial postal code", "not a postal code of DE", "not an IP address", "not a public IP
-    address". Raises ``ValueError`` for an unknown ``api``.
+    address".
     """
     if prepare(key_type, value, api=api, country=country) is not None:
         return ""
     if key_type not in MATCH_KEY_TYPES:
         return "not a match key type"
-    if key_type not in SUPPORTED_TYPES[api]:
-        return f"not supported by the {api} API"
+    if key_type not in api.supported:
+        return f"not supported by the {api.api} API"
     text = _as_text(value)
     if text is None:
         return _EMPTY if value is None else "not a text or number value"
     if not text.strip():
         return _EMPTY
-    if key_type in RAW_TYPES[api]:
+    if key_type in api.raw:
         if key_type == "FIP":
             return _fip_reason(text)
         if key_type == "MATCH_ID":

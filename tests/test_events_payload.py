@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.amazon_fields import EVENTS_RULES as RULES
+from target_amazon_dsp_conversions.apis.events import EVENTS_RULES as RULES
 from target_amazon_dsp_conversions.apis.events import (
     INCOMPLETE_CONSENT_NOTICE,
     PARTNER,

@@ -8,14 +8,12 @@ import pytest
 
 from target_amazon_dsp_conversions.identity import (
     MATCH_KEY_TYPES,
-    RAW_TYPES,
-    SUPPORTED_TYPES,
     infer_type,
     is_sha256_hex,
     normalize,
-    prepare,
     sha256_hex,
 )
+from tests.match_keys import RAW_TYPES, SUPPORTED_TYPES, prepare
 
 H_EMAIL = "836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f"
 H_PHONE_US = "d6736136ea896c1bfdc553e0e86e702c70d060d805696ca3e4e9e0961353860a"

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.identity import EMPTY_SHA256, prepare, sha256_hex
+from target_amazon_dsp_conversions.identity import EMPTY_SHA256, sha256_hex
+from tests.match_keys import prepare
 
 # (country, id, key type, raw value, expected SHA-256 from <cc>_check.json)
 UPLOADER_ROWS = [

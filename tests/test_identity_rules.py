@@ -25,11 +25,10 @@ import pytest
 
 from target_amazon_dsp_conversions.identity import (
     EMPTY_SHA256,
-    drop_reason,
     normalize,
-    prepare,
     sha256_hex,
 )
+from tests.match_keys import drop_reason, prepare
 
 # --- EMAIL -------------------------------------------------------------------------------
 

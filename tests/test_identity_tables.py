@@ -31,6 +31,7 @@ from target_amazon_dsp_conversions.regions import (
     REGION_CODES,
     US_STATES,
 )
+from tests.match_keys import RAW_TYPES, SUPPORTED_TYPES
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -45,11 +46,11 @@ def _enum(file: str, name: str) -> set[str]:
 
 def test_match_key_types_are_the_events_schema_enum() -> None:
     assert set(identity.MATCH_KEY_TYPES) == _enum("events-api.json", "MatchKeyType")
-    assert identity.SUPPORTED_TYPES["events"] == _enum("events-api.json", "MatchKeyType")
+    assert SUPPORTED_TYPES["events"] == _enum("events-api.json", "MatchKeyType")
 
 
 def test_dsp_types_are_the_dsp_schema_enum() -> None:
-    assert identity.SUPPORTED_TYPES["dsp"] == _enum(
+    assert SUPPORTED_TYPES["dsp"] == _enum(
         "dsp-conversions-api.json", "ConversionMatchKeyTypeV1"
     )
 
@@ -59,8 +60,8 @@ def test_raw_types() -> None:
     # tests/schemas drops descriptions; ../shared/reference/openapi/events-api.json has it):
     # "REAL_ID, MERKLE_ID, KANTAR_ID, and FIP accept raw identifier values."
     events_only = {"REAL_ID", "MERKLE_ID", "KANTAR_ID", "FIP"}
-    assert events_only <= identity.RAW_TYPES["events"]
-    assert not events_only & identity.SUPPORTED_TYPES["dsp"]
+    assert events_only <= RAW_TYPES["events"]
+    assert not events_only & SUPPORTED_TYPES["dsp"]
 
 
 # --- phonenumbers metadata the PHONE rule relies on --------------------------------------

@@ -20,8 +20,11 @@ DEFAULT_API = DspApi.name
 
 
 def api_for(name: str, *, region: str = "NA") -> ConversionApi:
-    """The API selected by the `api` setting (a name of `API_NAMES`)."""
-    return _APIS[name](region=region)
+    """The API selected by the `api` setting; ValueError for a name not in `API_NAMES`."""
+    make = _APIS.get(name)
+    if make is None:
+        raise ValueError(f"unknown api: {name!r}")
+    return make(region=region)
 
 
 def api_summaries() -> str:
