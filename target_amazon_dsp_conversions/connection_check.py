@@ -16,7 +16,12 @@ from urllib.parse import urlsplit
 import requests
 
 from target_amazon_dsp_conversions.apis import api_for
-from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response, answer_message
+from target_amazon_dsp_conversions.apis.base import (
+    AccountCheck,
+    OutgoingRequest,
+    Response,
+    answer_message,
+)
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.http_client import read_json
@@ -63,9 +68,8 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
     api = _Api(tokens, settings.client_id, settings.request_timeout)
     profiles = _check_profiles(api, settings, report)
     if profiles is not None and settings.advertiser_id:
-        api_for(settings.api, region=settings.region).check_account(
-            api, settings, report, probe_upload=probe_upload
-        )
+        check_account = api_for(settings.api, region=settings.region).check_account
+        check_account(AccountCheck(api, settings, report, probe_upload))
     return _finish(report)
 
 

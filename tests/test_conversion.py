@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from target_amazon_dsp_conversions.amazon_fields import ApiRules
-from target_amazon_dsp_conversions.apis.dsp import DSP_RULES as DSP
-from target_amazon_dsp_conversions.apis.events import EVENTS_RULES as EVENTS
+from target_amazon_dsp_conversions.apis.rules import DSP_RULES as DSP
+from target_amazon_dsp_conversions.apis.rules import EVENTS_RULES as EVENTS
 from target_amazon_dsp_conversions.conversion import (
     Conversion,
     build_conversion,

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.apis.events import EVENTS_RULES as RULES
 from target_amazon_dsp_conversions.apis.events import (
     INCOMPLETE_CONSENT_NOTICE,
     PARTNER,
     EventsApi,
 )
+from target_amazon_dsp_conversions.apis.rules import EVENTS_RULES as RULES
 from target_amazon_dsp_conversions.conversion import Conversion, build_conversion, dedupe_seed
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import Problem, Rejected

@@ -142,6 +142,15 @@ class CheckReport(Protocol):
         ...
 
 
+class AccountCheck(NamedTuple):
+    """What `check` hands an API to ask Amazon about the advertiser (the profiles passed)."""
+
+    calls: CheckCalls
+    settings: ApiSettings
+    report: CheckReport
+    probe_upload: bool  # whether to send one upload Amazon must refuse (a permission check)
+
+
 class BatchOperation(Protocol):
     """An API call besides the conversion upload, on items batched as events are (the next is
     DSP's user deletion): items in, a 207 with per-item outcomes back."""
@@ -175,9 +184,7 @@ class ConversionApi(Protocol):
         """Raise a SettingError for a setting this API cannot work with."""
         ...
 
-    def check_account(
-        self, calls: CheckCalls, settings: ApiSettings, report: CheckReport, *, probe_upload: bool
-    ) -> None:
+    def check_account(self, check: AccountCheck) -> None:
         """What `check` asks Amazon about the advertiser, after the profiles check passed."""
         ...
 

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from json.encoder import encode_basestring
 from typing import Any
 
-from target_amazon_dsp_conversions.amazon_fields import (
-    COUNTRY_CODES,
-    DSP_CONVERSION_TYPES,
-    DSP_CURRENCIES,
-    DSP_EVENT_MEDIA_TYPE,
-    ApiRules,
-)
+from target_amazon_dsp_conversions.amazon_fields import DSP_EVENT_MEDIA_TYPE
 from target_amazon_dsp_conversions.apis import base
 from target_amazon_dsp_conversions.apis.base import (
     error_items,
@@ -27,32 +20,10 @@ from target_amazon_dsp_conversions.apis.dsp_definitions import (
     DefinitionResolver,
     dsp_headers,
 )
+from target_amazon_dsp_conversions.apis.rules import DSP_RULES
 from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.errors import Problem
-from target_amazon_dsp_conversions.identity import MatchKeyTypes
 
-# MatchKeyTypeV1: the Events API's types but for the identity partners' IDs; MAID goes raw.
-MATCH_KEYS = MatchKeyTypes(
-    "dsp",
-    supported=frozenset(
-        "EMAIL PHONE FIRST_NAME LAST_NAME ADDRESS CITY STATE POSTAL MAID RAMP_ID".split()
-    ),
-    raw=frozenset({"MAID"}),
-)
-# An OFF_AMAZON_PURCHASES value is 0 or more ("Must be a minimum of 0"), as for the Events API.
-DSP_RULES = ApiRules(
-    api="dsp",
-    max_events_per_request=100,
-    max_event_age=timedelta(days=7),
-    currencies=DSP_CURRENCIES,
-    conversion_types=DSP_CONVERSION_TYPES,
-    country_codes=COUNTRY_CODES,
-    max_match_keys=9,
-    max_units_sold=9_999_999_999_999,
-    entity_account_ids=False,  # the path's accountId is the numeric DSP advertiser ID
-    extra_fields=(),
-    match_keys=MATCH_KEYS,
-)
 _TAIL = b"}"
 _new = tuple.__new__
 
@@ -72,19 +43,10 @@ class DspApi:
     def check_settings(self, settings: base.ApiSettings) -> None:
         """Every setting the DSP API needs is checked by its kind."""
 
-    def check_account(
-        self,
-        calls: base.CheckCalls,
-        settings: base.ApiSettings,
-        report: base.CheckReport,
-        *,
-        probe_upload: bool,
-    ) -> None:
+    def check_account(self, check: base.AccountCheck) -> None:
         """The advertiser's conversion definitions, and with `probe_upload` the upload
         permission (`dsp_check.py`)."""
-        check_advertiser(
-            calls, settings, report, probe_upload=self.build_request if probe_upload else None
-        )
+        check_advertiser(check, self.build_request)
 
     def encode(self, conversion: Conversion) -> base.EncodedEvent:
         """`ConversionEventDataV1` after its `conversionDefinitionId`, which `DefinitionKinds`

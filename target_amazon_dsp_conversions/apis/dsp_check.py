@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from target_amazon_dsp_conversions.apis.base import (
+    AccountCheck,
     ApiSettings,
     BatchKey,
     CheckCalls,
@@ -34,18 +35,13 @@ PROBE_DEFINITION_ID = "target-amazon-dsp-conversions-check-not-a-definition"
 BuildUpload = Callable[[BatchKey, list[bytes], Endpoint], OutgoingRequest]
 
 
-def check_advertiser(
-    calls: CheckCalls,
-    settings: ApiSettings,
-    report: CheckReport,
-    *,
-    probe_upload: BuildUpload | None,
-) -> None:
-    """The advertiser's definitions, then the upload permission (with `probe_upload`, which
-    builds the probe's request) or a line saying it was not checked."""
+def check_advertiser(check: AccountCheck, build_upload: BuildUpload) -> None:
+    """The advertiser's definitions, then the upload permission (`check.probe_upload`, with a
+    request `build_upload` makes) or a line saying it was not checked."""
+    calls, settings, report, probe_upload = check
     listed = _check_definitions(calls, settings, report)
-    if listed is not None and probe_upload is not None:
-        _probe_upload(calls, settings, report, probe_upload)
+    if listed is not None and probe_upload:
+        _probe_upload(calls, settings, report, build_upload)
     elif listed is not None:
         report.line(
             "event_manager_edit: not checked (Amazon has no read-only check); it shows at "

@@ -5,20 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from target_amazon_dsp_conversions.amazon_fields import (
-    COUNTRY_CODES,
     EVENT_SOURCES,
-    EVENTS_CONVERSION_TYPES,
-    EVENTS_CURRENCIES,
-    EVENTS_EXTRA_FIELDS,
     EVENTS_MAX_CUSTOM_DATA,
-    EVENTS_PSEUDO_COUNTRY_CODES,
     SERVER_TO_SERVER,
-    ApiRules,
 )
 from target_amazon_dsp_conversions.apis import base
 from target_amazon_dsp_conversions.apis.base import (
@@ -28,31 +21,9 @@ from target_amazon_dsp_conversions.apis.base import (
     join_events,
     purchase_fields_sent,
 )
+from target_amazon_dsp_conversions.apis.rules import EVENTS_RULES
 from target_amazon_dsp_conversions.conversion import Conversion, enum_value
 from target_amazon_dsp_conversions.errors import Problem, SettingError, reject
-from target_amazon_dsp_conversions.identity import MATCH_KEY_TYPES, MatchKeyTypes
-
-# MatchKeyType: every type; "REAL_ID, MERKLE_ID, KANTAR_ID, and FIP accept raw identifier
-# values", as do MAID, RAMP_ID and MATCH_ID.
-MATCH_KEYS = MatchKeyTypes(
-    "events",
-    supported=frozenset(MATCH_KEY_TYPES),
-    raw=frozenset("MAID RAMP_ID MATCH_ID REAL_ID MERKLE_ID KANTAR_ID FIP".split()),
-)
-# An OFF_AMAZON_PURCHASES value is 0 or more ("min 0"), as for the DSP API.
-EVENTS_RULES = ApiRules(
-    api="events",
-    max_events_per_request=500,
-    max_event_age=timedelta(days=21),
-    currencies=EVENTS_CURRENCIES,
-    conversion_types=EVENTS_CONVERSION_TYPES,
-    country_codes=COUNTRY_CODES | EVENTS_PSEUDO_COUNTRY_CODES,
-    max_match_keys=15,
-    max_units_sold=2**31 - 1,  # int32
-    entity_account_ids=True,  # Amazon's 2026 custom-attributes sample sends one
-    extra_fields=EVENTS_EXTRA_FIELDS,
-    match_keys=MATCH_KEYS,
-)
 
 # Events need nothing resolved: each is complete as encoded.
 _COMPLETE = base.ResolvedKind(b"", b"", sends_purchase_fields=False)
@@ -98,14 +69,7 @@ class EventsApi:
                 "source", f"the Events API takes {SERVER_TO_SERVER} events only (api: events)"
             )
 
-    def check_account(
-        self,
-        calls: base.CheckCalls,
-        settings: base.ApiSettings,
-        report: base.CheckReport,
-        *,
-        probe_upload: bool,
-    ) -> None:
+    def check_account(self, check: base.AccountCheck) -> None:
         """Nothing to ask: Amazon creates event definitions from the events themselves, and
         the Events API has no call that checks a permission without sending an event."""
 
