@@ -62,6 +62,7 @@ def setting(kind: Kind, description: str, *, default: Any = None, secret: bool =
 
 
 def default_of(declared: Field[Any]) -> Any:
+    """A declared setting's default value (a fresh one for an object)."""
     if declared.default_factory is not MISSING:
         return declared.default_factory()
     return declared.default
