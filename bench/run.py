@@ -49,6 +49,7 @@ CSV_PACKAGE = "meltanolabs-target-csv==0.5.0"
 GOAL_VS_CSV = 0.5  # wall time at --records, vs target-csv
 GOAL_LATENCY = 1.5  # wall time with latency, vs without
 GOAL_MEMORY = 1.3  # peak RSS at --big, vs at --records
+JOURNAL = "delivery-journal.sqlite"
 
 
 @dataclass
@@ -139,6 +140,7 @@ def target_config(url: str, work: Path) -> dict[str, object]:
         "conversion_definitions": {"purchase": "cd-purchase"},
         "rejects_path": str(work / "rejects.jsonl"),
         "report_path": str(work / "report.json"),
+        "journal_path": str(work / JOURNAL),
     }
 
 
@@ -148,6 +150,8 @@ def run_target(name: str, url: str, records: int, inputs: Path, work: Path) -> R
     config = run_dir / "config.json"
     config.write_text(json.dumps(target_config(url, run_dir)))
     (run_dir / "report.json").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # the same records again would all be skipped
+        (run_dir / (JOURNAL + suffix)).unlink(missing_ok=True)
     python = Path(sys.executable)
     result = run_child(
         [str(python), "-m", "target_amazon_dsp_conversions", "--config", str(config)],

@@ -19,18 +19,23 @@ Ratios are measured side by side in one run; nothing here is a timed test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from target_amazon_dsp_conversions.journal import destination, entry_key
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -39,6 +44,7 @@ from generate import write_input  # noqa: E402
 from run import Emulator, target_config  # noqa: E402
 
 BURST = 10
+JOURNAL = "journal.sqlite"
 EVENTS_PER_REQUEST = 100
 GOAL_WALL = 1.2  # wall vs ideal + start-up
 GOAL_THROTTLED = 0.10  # share of requests answered 429
@@ -54,7 +60,7 @@ def control(url: str, path: str, body: Any = None) -> Any:
 
 def start_target(url: str, work: Path, stdin: Any, **settings: Any) -> subprocess.Popen[bytes]:
     work.mkdir(parents=True, exist_ok=True)
-    config = {**target_config(url, work), "journal_path": str(work / "journal.jsonl"), **settings}
+    config = {**target_config(url, work), "journal_path": str(work / JOURNAL), **settings}
     (work / "config.json").write_text(json.dumps(config))
     return subprocess.Popen(
         [sys.executable, "-m", "target_amazon_dsp_conversions", "--config", "config.json"],
@@ -63,7 +69,8 @@ def start_target(url: str, work: Path, stdin: Any, **settings: Any) -> subproces
 
 
 def timed_run(url: str, inputs: Path, work: Path) -> tuple[float, dict[str, Any]]:
-    (work / "journal.jsonl").unlink(missing_ok=True)  # each run starts afresh
+    for suffix in ("", "-wal", "-shm"):  # each run starts afresh
+        (work / (JOURNAL + suffix)).unlink(missing_ok=True)
     with inputs.open("rb") as source:
         started = time.perf_counter()
         target = start_target(url, work, source)
@@ -147,7 +154,7 @@ def kill_and_resume(records: int, kills: int, work: Path) -> bool:
     control(emulator.url, "/_emulator/throttle", {"rate": 30, "burst": BURST})
     rng = random.Random(7)
     run_dir = work / "kills"
-    journal = run_dir / "journal.jsonl"
+    journal = run_dir / JOURNAL
     resent_acknowledged = 0
     position = 0
     try:
@@ -167,8 +174,8 @@ def kill_and_resume(records: int, kills: int, work: Path) -> bool:
             writer.join()
             position = states[-1] if states else position
             if attempt < kills:
-                acknowledged = _journal_ids(journal)
                 before = control(emulator.url, "/_emulator/stats")["accepted_ids"]
+                acknowledged = _journal_ids(journal, emulator.url, before)
                 after_rerun_check.append((acknowledged, before))
             elif target.returncode != 0:
                 print(f"  the last run exited {target.returncode}")
@@ -223,10 +230,16 @@ def _read_states(target: subprocess.Popen[bytes], states: list[int]) -> None:
     )
 
 
-def _journal_ids(path: Path) -> set[str]:
+def _journal_ids(path: Path, url: str, candidates: Iterable[str]) -> set[str]:
+    """Which of the `candidates` (dedupe IDs) the journal holds for this emulator's account."""
     if not path.exists():
         return set()
-    return {json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()}
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        keys = {k for (k,) in db.execute("SELECT key FROM acknowledged")}
+        keys |= {k for (k,) in db.execute("SELECT key FROM acknowledged_log")}
+    prefix = destination("dsp", url)
+    account = str(target_config(url, path.parent)["advertiser_id"])
+    return {i for i in candidates if entry_key(prefix, account, i) in keys}
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ class Outcomes:
         """A request with `count` events goes out."""
         raise NotImplementedError
 
-    def accepted(self, events: list[PendingEvent]) -> None:
-        """Amazon accepted these events."""
+    def accepted(self, key: BatchKey, events: list[PendingEvent]) -> None:
+        """Amazon accepted these events of a request for `key`."""
         raise NotImplementedError
 
     def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
@@ -100,6 +100,10 @@ class Delivery:
                 return
             for future in pending:
                 future.result()
+
+    def fail(self, failure: UserError) -> None:
+        """The run cannot go on (an output it cannot write): nothing more is sent."""
+        self.failure = self.failure or failure
 
     def close(self) -> None:
         """Stop the pool (after `wait`, or to abandon)."""
@@ -173,14 +177,15 @@ class Delivery:
         if 200 <= answer.status < 300:  # noqa: PLR2004
             # The answer is final: whatever it says, nothing of this request is sent again.
             results = self._api.read_multi_status(answer.body, len(events))
-            accepted = []
-            for event, problems in zip(events, results, strict=True):
-                settled.add(id(event))
-                if problems is None:
-                    accepted.append(event)
-                else:
+            outcomes = list(zip(events, results, strict=True))
+            accepted = [event for event, problems in outcomes if problems is None]
+            settled.update(id(event) for event in accepted)
+            # Accepted first: should writing a reject fail, what Amazon has is still counted.
+            self._outcomes.accepted(key, accepted)
+            for event, problems in outcomes:
+                if problems is not None:
+                    settled.add(id(event))
                     self._outcomes.rejected(event, problems)
-            self._outcomes.accepted(accepted)
         elif answer.status == 413 and len(events) > 1:  # noqa: PLR2004
             # Too large for Amazon: halve and resend; nothing of it was accepted.
             middle = len(events) // 2

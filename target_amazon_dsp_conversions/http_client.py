@@ -11,14 +11,14 @@ import os
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
 from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
 from target_amazon_dsp_conversions.errors import DeliveryError
+from target_amazon_dsp_conversions.files import OutputFile
 from target_amazon_dsp_conversions.pacing import Pace, Ticket
-from target_amazon_dsp_conversions.rejects import open_owner_only
 
 if TYPE_CHECKING:
     from target_amazon_dsp_conversions.auth import AccessTokens
@@ -235,9 +235,9 @@ class DryRunTransport:
     """Writes each request to a JSONL file, secrets redacted, and answers as if all was accepted."""
 
     def __init__(self, path: str, counters: Counters) -> None:
-        """Truncate the file: a dry run shows one run's requests."""
-        # It holds what requests carry (raw MAIDs, IP addresses, event names): owner-only.
-        self._file: TextIO = open_owner_only(path, append=False)
+        """Create or empty the file now (start-up): a dry run shows one run's requests. It holds
+        what requests carry (raw MAIDs, IP addresses, event names): owner-only (`files.py`)."""
+        self._file = OutputFile("dry_run_path", path, truncate=True)
         self._lock = threading.Lock()
         self._counters = counters
 
@@ -256,8 +256,7 @@ class DryRunTransport:
         )
         with self._lock:
             self._counters.count_request()
-            self._file.write(line + "\n")
-            self._file.flush()
+            self._file.append(line.encode() + b"\n")  # OutputError: the run stops
         return Response(207, {})
 
     def close(self) -> None:

@@ -1,206 +1,301 @@
-"""The delivery journal (SPEC §5): events Amazon acknowledged that no written STATE covers yet.
+"""The delivery journal (SPEC §5): which events each destination acknowledged, kept while Amazon
+could still accept them, so a rerun never sends them again.
 
-A STATE is written only once every record before it is settled, so a run that is killed resends
-everything after the last STATE, including events Amazon already acknowledged. The journal keeps
-those: each acknowledged event's dedupe ID and a digest of its payload, made durable (fsync)
-before the acknowledgement counts, and dropped once a written STATE covers it — so the file stays
-as small as the data in flight. A rerun reads it at start-up and skips an event whose ID and
-payload are both there; an updated row (same ID, other content) is sent again. A journal that is
-missing or cannot be read costs a resend, never a failure or a loss.
+A STATE is written only once every record before it is settled, but a STATE written is not a
+STATE kept: a killed run, a cancelled `meltano run` (the STATE printed, never stored) or a
+`--full-refresh` reads the same rows again. The journal keeps each acknowledged event's key and
+a digest of its payload, durable (fsync) before the acknowledgement counts, for as long as
+Amazon could accept the event again (7 days dsp, 21 days events, counted from the
+acknowledgement, which is never before the event); a rerun skips an event whose key and payload
+are both there. An acknowledgement counts only for the destination that gave it: the key is a
+hash of the API, its host (`api_url`), the account (advertiser) and the dedupe ID, so a rerun
+against another advertiser, region, API or host sends everything. An updated row (same ID,
+other content) is sent again.
 
-Lines: `{"id": dedupe ID, "digest": payload digest}`.
+On disk: SQLite (the standard library's), read without loading it into memory. Acknowledgements
+of this run go to `acknowledged_log`, appended in input order (cheap: its pages fill one after
+the other), and are merged into the indexed `acknowledged` at the end of the run, sorted by key,
+or at the start of the next one after a crash; expired entries go at start-up. So the file
+holds the acknowledgements of the last 7 or 21 days, and a run's memory stays that of SQLite's
+page cache. A journal that cannot be read costs a resend, never a failure or a loss: it is set
+aside (`.damaged`) with a warning and a new one begun.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import logging
 import os
+import sqlite3
+import stat
 import threading
-from collections.abc import Iterable
-from pathlib import Path
-from typing import TextIO
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from target_amazon_dsp_conversions.errors import SettingError
+from target_amazon_dsp_conversions.files import OutputError, OutputFile
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
-_json_text = json.encoder.encode_basestring_ascii
+
+SETTING = "journal_path"
+FORMAT_VERSION = 1
+_SQLITE_HEADER = b"SQLite format 3\x00"
+# The files SQLite writes beside the journal (write-ahead log, its index, a rollback journal).
+_SQLITE_FILES = ("-wal", "-shm", "-journal")
+# Keys looked up per query (SQLite allows 32766 parameters; smaller queries cost no more).
+_LOOKUP_CHUNK = 500
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS acknowledged "
+    "(key INTEGER PRIMARY KEY, digest INTEGER NOT NULL, keep_until INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS acknowledged_log "
+    "(key INTEGER NOT NULL, digest INTEGER NOT NULL, keep_until INTEGER NOT NULL)",
+)
 
 
-def digest(payload: bytes) -> str:
-    """What identifies an event's content (a changed row has another digest)."""
-    return hashlib.blake2b(payload, digest_size=8).hexdigest()
+def destination(api: str, api_url: str) -> bytes:
+    """What names where events go, but for the account (`entry_key`)."""
+    return f"{api}\x1f{api_url.rstrip('/')}\x1f".encode()
 
 
-def _line(dedupe_id: str, payload_digest: str) -> str:
-    # What json.dumps writes for {"id": ..., "digest": ...}, at a fifth of its cost: a line
-    # for every acknowledged event, written by the upload threads.
-    return f'{{"id": {_json_text(dedupe_id)}, "digest": "{payload_digest}"}}\n'
+def entry_key(destination: bytes, account: str, dedupe_id: str) -> int:
+    """The journal's key of an event: its destination, account and dedupe ID, hashed."""
+    seed = destination + account.encode() + b"\x1f" + dedupe_id.encode()
+    return int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "big", signed=True)
 
 
-def _entry(line: str) -> tuple[str, str] | None:
-    """(dedupe ID, digest) of a journal line; None when it is damaged."""
+def _check_directory(path: str) -> None:
+    """SQLite creates files beside the journal, following links (`files.py` cannot vouch
+    for them): the journal's directory must be one that only its owner (or root) writes to."""
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        entry = json.loads(line)
-        return str(entry["id"]), str(entry["digest"])
-    except (ValueError, KeyError, TypeError):
-        return None
+        status = os.stat(directory)
+    except OSError:
+        return  # created by OutputFile, as the user's own
+    if status.st_mode & stat.S_IWOTH or status.st_uid not in (os.geteuid(), 0):
+        raise SettingError(
+            SETTING,
+            f"{directory} is writable by other users, who could plant links where SQLite "
+            "writes beside the journal; give a directory of your own",
+        )
+
+
+def digest(payload: bytes) -> int:
+    """What identifies an event's content (a changed row has another digest)."""
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big", signed=True)
 
 
 class Journal:
-    """Thread-safe; written by upload threads, read by the main thread."""
+    """Thread-safe: looked up by the main thread, written by upload threads (group commit)."""
 
-    def __init__(self, path: str) -> None:
-        """Read what an earlier run left (warn if it cannot), then keep appending."""
-        self._path = Path(path)
-        self._lock = threading.Lock()
-        # From an earlier run: dedupe ID -> digest, until this run meets the event again.
-        self._earlier: dict[str, str] = self._read()
-        # This run's entries that no written STATE covers yet, per ledger segment.
-        self._uncovered: dict[int, list[str]] = {}
-        self._file: TextIO | None = None
-        self._file = self._open()
-        self._syncing = threading.Lock()  # taken before _lock, never after it
-        self._written = 0  # writes so far
-        self._synced = 0  # writes made durable
+    def __init__(self, path: str, *, api: str, api_url: str, keep: timedelta) -> None:
+        """Open (or create) the journal and lock it for this run; merge what a run that was
+        killed left, drop what expired. A file that cannot be created stops the run at
+        start-up (SettingError); one that cannot be read is set aside."""
+        self._path = path
+        self._destination = destination(api, api_url)
+        self._keep_seconds = int(keep.total_seconds())
+        self._lock = threading.Lock()  # the connection: one user at a time
+        self._pending_lock = threading.Lock()  # taken inside _lock, never around it
+        self._pending: list[tuple[int, int, int]] = []
+        self._queued = 0  # acknowledgements handed in so far
+        self._committed = 0  # ... of which durable
+        self._failure: OutputError | None = None
+        self._files: list[OutputFile] = []
+        self._db = self._open()
+        self.has_earlier_entries = self._start()
 
-    @property
-    def has_earlier_entries(self) -> bool:
-        """An earlier run left acknowledged events that this run may meet again."""
-        return bool(self._earlier)
+    # Main thread.
 
-    def acknowledged_before(self, dedupe_id: str, payload: bytes, segment: int) -> bool:
-        """True when an earlier run got this very event acknowledged; it then stays in the
-        journal until a STATE covering `segment` is written."""
-        with self._lock:
-            known = self._earlier.get(dedupe_id)
-            if known is None or known != digest(payload):
-                return False
-            del self._earlier[dedupe_id]
-            self._uncovered.setdefault(segment, []).append(_line(dedupe_id, known))
-            return True
-
-    def acknowledged(self, events: Iterable[tuple[int, str, bytes]]) -> None:
-        """(segment, dedupe ID, payload) of events Amazon just acknowledged: durable on return."""
-        lines = [
-            (segment, _line(event_id, digest(payload))) for segment, event_id, payload in events
-        ]
-        if not lines:
-            return
-        with self._lock:
-            for segment, line in lines:
-                self._uncovered.setdefault(segment, []).append(line)
-            if self._file is None:
-                return
-            try:
-                self._file.write("".join(line for _, line in lines))
-                self._file.flush()
-            except OSError as exc:
-                self._give_up(exc)
-                return
-            self._written += 1
-            mine = self._written
-        # Group commit: one fsync makes every write before it durable, so the upload threads
-        # that wait here meanwhile need none of their own.
-        with self._syncing:
-            if self._synced >= mine:
-                return
+    def already_acknowledged(self, account: str, events: Sequence[tuple[str, bytes]]) -> list[bool]:
+        """For each (dedupe ID, payload) sent to `account`: did Amazon acknowledge this very
+        event in an earlier run?"""
+        if not self.has_earlier_entries:
+            return [False] * len(events)
+        keys = [self._key(account, dedupe_id) for dedupe_id, _ in events]
+        known: dict[int, int] = {}
+        try:
             with self._lock:
-                written = self._written
-                fileno = self._file.fileno() if self._file is not None else None
-            if fileno is None:
-                return
-            try:
-                os.fsync(fileno)
-            except OSError as exc:
-                with self._lock:
-                    self._give_up(exc)
-                return
-            self._synced = written
-
-    def covered(self, first_uncovered_segment: int) -> None:
-        """A STATE was written: segments before `first_uncovered_segment` need no entry."""
-        with self._syncing, self._lock:  # no fsync runs on the file it replaces
-            for segment in [s for s in self._uncovered if s < first_uncovered_segment]:
-                del self._uncovered[segment]
-            self._rewrite()
-
-    def close(self, *, run_succeeded: bool) -> None:
-        """End of the run. After a run that delivered everything, what an earlier run left and
-        this one did not meet again is of no use; what no written STATE covers stays."""
-        with self._syncing, self._lock:
-            if run_succeeded:
-                self._earlier.clear()
-                self._rewrite()
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-    def _rewrite(self) -> None:
-        """The file holds exactly what is still needed (atomically replaced)."""
-        if self._file is None:
-            return
-        lines = [_line(i, d) for i, d in self._earlier.items()]
-        lines += [line for segment in sorted(self._uncovered) for line in self._uncovered[segment]]
-        try:
-            if not lines:
-                self._file.truncate(0)
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                return
-            fresh = self._path.with_name(self._path.name + ".new")
-            with open(fresh, "w", encoding="utf-8") as out:
-                out.write("".join(lines))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(fresh, self._path)
-            self._file.close()
-            self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            self._give_up(exc)
-
-    def _give_up(self, exc: OSError) -> None:
-        logger.warning(
-            "Cannot write the delivery journal %s (%s); going on without it: a rerun after a "
-            "crash resends what Amazon already acknowledged (its dedupe IDs make that harmless)",
-            self._path,
-            exc.strerror or exc,
-        )
-        if self._file is not None:
-            self._file.close()
-        self._file = None
-
-    def _open(self) -> TextIO | None:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            return open(self._path, "a", encoding="utf-8")
-        except OSError as exc:
-            self._give_up(exc)
-            return None
-
-    def _read(self) -> dict[str, str]:
-        try:
-            text = self._path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        except (OSError, UnicodeDecodeError) as exc:
-            logger.warning("Cannot read the delivery journal %s (%s); sending all", self._path, exc)
-            return {}
-        entries: dict[str, str] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            entry = _entry(line)
-            if entry is None:
-                logger.warning(
-                    "The delivery journal %s is damaged at line %d; the events it held after "
-                    "that are sent again",
-                    self._path,
-                    number,
-                )
-                break
-            entries[entry[0]] = entry[1]
-        if entries:
-            logger.info(
-                "Delivery journal: %d events were acknowledged by Amazon in an earlier run; they "
-                "are not sent again",
-                len(entries),
+                for start in range(0, len(keys), _LOOKUP_CHUNK):
+                    chunk = keys[start : start + _LOOKUP_CHUNK]
+                    marks = ",".join("?" * len(chunk))  # parameters only: no value in the text
+                    query = f"SELECT key, digest FROM acknowledged WHERE key IN ({marks})"  # noqa: S608
+                    known.update(self._db.execute(query, chunk).fetchall())
+        except sqlite3.Error as exc:
+            logger.warning(
+                "Cannot read the delivery journal %s (%s); sending every event", self._path, exc
             )
-        return entries
+            self.has_earlier_entries = False
+            return [False] * len(events)
+        if not known:
+            return [False] * len(events)
+        return [
+            known.get(key) == digest(payload) if key in known else False
+            for key, (_, payload) in zip(keys, events, strict=True)
+        ]
+
+    # Upload threads.
+
+    def acknowledged(self, account: str, events: Sequence[tuple[str, bytes]]) -> None:
+        """(dedupe ID, payload) of events `account` just acknowledged: durable on return, or
+        OutputError (the journal cannot be written; the run stops)."""
+        if not events:
+            return
+        keep_until = int(time.time()) + self._keep_seconds
+        rows = [
+            (self._key(account, dedupe_id), digest(payload), keep_until)
+            for dedupe_id, payload in events
+        ]
+        with self._pending_lock:
+            self._pending.extend(rows)
+            self._queued += 1
+            ticket = self._queued
+        # Group commit: whoever holds the connection writes and commits every acknowledgement
+        # handed in by then, so threads that waited meanwhile find theirs durable.
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            if self._committed >= ticket:
+                return
+            with self._pending_lock:
+                rows, self._pending = self._pending, []
+                upto = self._queued
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT INTO acknowledged_log VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                self._failure = OutputError(SETTING, self._path, str(exc))
+                raise self._failure from None
+            self._committed = upto
+
+    # End of the run.
+
+    def close(self) -> None:
+        """Merge this run's acknowledgements into the index and release the file. A failure
+        here loses nothing: the next run merges them."""
+        with self._lock:
+            try:
+                self._merge()
+            except sqlite3.Error as exc:
+                logger.warning(
+                    "Cannot update the delivery journal %s (%s); the next run does",
+                    self._path,
+                    exc,
+                )
+            self._db.close()
+            for file in self._files:
+                file.close()
+
+    # Internals.
+
+    def _key(self, account: str, dedupe_id: str) -> int:
+        return entry_key(self._destination, account, dedupe_id)
+
+    def _open(self) -> sqlite3.Connection:
+        """The journal file, created as every output is (`files.py`) and held for the run;
+        SQLite then opens the file we hold."""
+        _check_directory(self._path)
+        database = OutputFile(SETTING, self._path)
+        self._files.append(database)
+        header = os.pread(database.descriptor, len(_SQLITE_HEADER), 0)
+        problem = None
+        if header.startswith(b"{"):
+            problem = (
+                "is a journal of an earlier version, which did not note where events went; "
+                "a new one is begun (events it listed may be sent again, harmlessly: Amazon "
+                "drops a dedupe ID it has)"
+            )
+        elif header and header != _SQLITE_HEADER:
+            problem = "is damaged"
+        if problem is None:
+            try:
+                return self._connect()
+            except sqlite3.Error as exc:
+                problem = f"is damaged ({exc})"
+        return self._begin_anew(problem)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > FORMAT_VERSION:
+                raise sqlite3.DatabaseError(f"written by a newer version (format {version})")
+            (check,) = db.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _begin_anew(self, problem: str) -> sqlite3.Connection:
+        """Set the unreadable journal aside and start an empty one."""
+        aside = self._path + ".damaged"
+        logger.warning(
+            "The delivery journal %s %s; moved it to %s and began a new one: events it held "
+            "are sent again (their dedupe IDs make that harmless)",
+            self._path,
+            problem,
+            aside,
+        )
+        held, self._files = self._files, []
+        try:
+            os.replace(self._path, aside)
+            for suffix in _SQLITE_FILES:  # what SQLite keeps beside it belongs to it
+                if os.path.lexists(self._path + suffix):
+                    os.replace(self._path + suffix, aside + suffix)
+        except OSError as exc:
+            raise OutputError(SETTING, self._path, exc) from None
+        finally:
+            for file in held:
+                file.close()
+        self._files.append(OutputFile(SETTING, self._path))
+        try:
+            return self._connect()
+        except sqlite3.Error as exc:
+            raise OutputError(SETTING, self._path, str(exc)) from None
+
+    def _start(self) -> bool:
+        """Merge what a killed run left, drop what expired; whether entries remain."""
+        try:
+            self._merge()
+            self._db.execute("DELETE FROM acknowledged WHERE keep_until < ?", (int(time.time()),))
+            known = self._db.execute("SELECT count(*) FROM acknowledged").fetchone()[0]
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise OutputError(SETTING, self._path, str(exc)) from None
+        if known:
+            logger.info(
+                "Delivery journal: %d events acknowledged by Amazon in the last %d days; a "
+                "rerun does not send them to the same destination again",
+                known,
+                self._keep_seconds // 86400,
+            )
+        return bool(known)
+
+    def _merge(self) -> None:
+        """Acknowledgements logged by this (or a killed) run into the index, in one
+        transaction; the newest entry of a key wins."""
+        if self._db.execute("SELECT 1 FROM acknowledged_log LIMIT 1").fetchone() is None:
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO acknowledged SELECT key, digest, keep_until "
+                "FROM acknowledged_log ORDER BY key, rowid"
+            )
+            self._db.execute("DELETE FROM acknowledged_log")
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise

@@ -23,13 +23,9 @@ class _Segment:
 class StateLedger:
     """Counts unsettled records per segment and emits STATE in order, from any thread."""
 
-    def __init__(
-        self, emit: Callable[[Any], None], covered: Callable[[int], None] = lambda _: None
-    ) -> None:
-        """`emit` writes one STATE value; then `covered(n)` says that segments before n are
-        covered by a written STATE. Both are called under the ledger's lock, in order."""
+    def __init__(self, emit: Callable[[Any], None]) -> None:
+        """`emit` writes one STATE value; called under the ledger's lock, in order."""
         self._emit = emit
-        self._covered = covered
         self._lock = threading.Lock()
         self._segments: deque[_Segment] = deque([_Segment()])
         self._first_id = 0  # id of self._segments[0]
@@ -91,4 +87,3 @@ class StateLedger:
         if latest != self._last_emitted:
             self._last_emitted = latest
             self._emit(latest)
-        self._covered(self._first_id)

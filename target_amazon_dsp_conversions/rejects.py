@@ -1,6 +1,7 @@
 """The rejects file: every record refused for good, with its reasons, one JSON object a line.
 
-The one place a record is kept whole, so the file is created owner-only (`open_owner_only`).
+The one place a record is kept whole: created owner-only and written as every output is
+(`files.py`), each line whole or not at all.
 Each line also carries what a replay needs (`replay.py`): the stream's key properties and the
 record's dedupe ID. Lines are strict JSON: a NaN or infinite number in a record is written as
 the text "NaN", "Infinity" or "-Infinity", which every JSON reader accepts.
@@ -14,20 +15,21 @@ import json
 import logging
 import math
 import os
-import stat
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from target_amazon_dsp_conversions.errors import Problem
+from target_amazon_dsp_conversions.errors import Problem, SettingError
+from target_amazon_dsp_conversions.files import OutputError, OutputFile
 from target_amazon_dsp_conversions.record_checks import SDC_METADATA_KEYS
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
-OWNER_ONLY = 0o600
+SETTING = "rejects_path"
+# How much of the file's end is read at a time to find its last line.
+_TAIL_BYTES = 1 << 16
 # Whole numbers up to this many digits are written as they are; longer ones (1e400) as floats.
 _MAX_INTEGER_DIGITS = 40
 
@@ -36,10 +38,13 @@ class RejectsFile:
     """Appends refused records with their reasons; the one place the original record is kept."""
 
     def __init__(self, path: str) -> None:
-        """Opened on the first reject, so a clean run leaves no file behind."""
-        self._path = path
-        self._file: TextIO | None = None
+        """Created (or opened) now, at start-up, as every output is (`files.py`); a run that
+        rejects nothing leaves no file behind. A torn last line, left by a run that stopped
+        while writing it, is set aside first."""
+        self._file = OutputFile(SETTING, path)
         self._lock = threading.Lock()
+        if self._file.size:
+            self._set_aside_torn_line()
 
     def write(
         self,
@@ -50,7 +55,9 @@ class RejectsFile:
         key_properties: Sequence[str] = (),
         dedupe_id: str | None = None,
     ) -> None:
-        """One line per record, flushed at once so a crash cannot lose it.
+        """One line per record, whole or not at all, handed to the system at once so that a
+        crash cannot lose it; OutputError when it cannot be written (the record is then not
+        settled).
 
         `key_properties` are the stream's, `dedupe_id` the one the record was (or would have
         been) sent with, None when it has none (its key properties are all null)."""
@@ -65,40 +72,48 @@ class RejectsFile:
             }
         )
         with self._lock:
-            if self._file is None:
-                self._file = open_owner_only(self._path, append=True)
-            self._file.write(line + "\n")
-            self._file.flush()
+            self._file.append(line.encode() + b"\n")
 
     def close(self) -> None:
-        """Close the file if it was opened."""
+        """Release the file; removed if this run created it and rejected nothing."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._file.close(remove_if_empty=True)
 
-
-def open_owner_only(path: str, *, append: bool) -> TextIO:
-    """A text file for raw records or other personal data, readable and writable by its owner
-    only (0600, as credential files are): created so, whatever the umask, and made so when it
-    exists with wider permissions (a warning says so). A missing parent directory is created.
-    `append` False empties the file."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    descriptor = os.open(path, flags, OWNER_ONLY)
-    try:
-        mode = stat.S_IMODE(os.fstat(descriptor).st_mode)
-        if mode & ~OWNER_ONLY:
-            os.fchmod(descriptor, OWNER_ONLY)
-            logger.warning(
-                "%s was readable by others (mode %o); made it owner-only (600), as it holds "
-                "personal data",
-                path,
-                mode,
-            )
-    except OSError:
-        pass  # a file of another owner: its permissions are not ours to change
-    return os.fdopen(descriptor, "a" if append else "w", encoding="utf-8")
+    def _set_aside_torn_line(self) -> None:
+        """Move a last line without its newline to `<path>.torn`, so the next line starts a
+        line of its own (the replay command would skip the torn one, but not its record)."""
+        path = self._file.path
+        size = self._file.size
+        descriptor = self._file.descriptor
+        start = size
+        while start > 0:  # back to the last newline, a block at a time
+            block_start = max(0, start - _TAIL_BYTES)
+            newline = os.pread(descriptor, start - block_start, block_start).rfind(b"\n")
+            if newline != -1:
+                start = block_start + newline + 1
+                break
+            start = block_start
+        if start == size:
+            return
+        torn = os.pread(descriptor, size - start, start)
+        aside = OutputFile(SETTING, path + ".torn")
+        try:
+            aside.append(torn + b"\n")
+            os.ftruncate(self._file.descriptor, start)
+        except (OSError, OutputError) as exc:
+            raise SettingError(
+                SETTING, f"cannot set aside the torn last line of {path}: {exc}"
+            ) from None
+        finally:
+            aside.close()
+        self._file.size = start
+        logger.warning(
+            "%s ended in a torn line (%d bytes, from a run that stopped while writing it); "
+            "moved it to %s",
+            path,
+            len(torn),
+            aside.path,
+        )
 
 
 def strict_json(value: Any) -> str:

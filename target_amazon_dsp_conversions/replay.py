@@ -10,8 +10,11 @@ record carries its own. Amazon drops an event whose ID it has seen, so a record 
 or sent again by the tap as well, counts once. No STATE: a replay moves no bookmark.
 
 Every file is checked whole before anything is written, so a line broken while editing stops
-the replay with one line naming it, not halfway through. Only what a file held when the replay
-started is read: a target appending to the same file cannot feed the replay its own rejects.
+the replay with one line naming it, not halfway through. A line torn by a crash while it was
+written (cut short; an earlier version could append the next reject to it) is skipped and
+named instead, and a whole reject appended to it is replayed. Only what a file held when the
+replay started is read: a target appending to the same file cannot feed the replay its own
+rejects.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
@@ -34,6 +37,8 @@ DEDUPE_FIELD = "dedupeId"
 # The record properties the target reads a record's own dedupe ID from, by default.
 _OWN_DEDUPE_FIELDS = CONVERSION_FIELDS["dedupeId"]
 _decode = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal).decode
+# How every line the target writes begins (rejects.RejectsFile.write).
+_LINE_START = '{"stream": '
 
 
 @dataclass
@@ -55,15 +60,24 @@ class _Reject:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: problems print one line and exit 1."""
     args = _parser().parse_args(argv)
+    torn: list[str] = []
+
+    def warn(message: str) -> None:
+        torn.append(message)
+        print(f"{PROGRAM}: warning: {message}", file=sys.stderr)  # noqa: T201
+
     try:
-        count = replay(args.rejects, sys.stdout, dedupe_field=args.dedupe_field)
+        count = replay(args.rejects, sys.stdout, dedupe_field=args.dedupe_field, warn=warn)
     except UserError as exc:
         _fail(str(exc))
     except BrokenPipeError:
         # What reads the output stopped (a target that refused its config, say); it says why.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
         _fail("the command reading the output stopped before the end")
-    print(f"{PROGRAM}: {count} record{'s' if count != 1 else ''} replayed", file=sys.stderr)  # noqa: T201
+    done = f"{count} record{'s' if count != 1 else ''} replayed"
+    if torn:
+        done += f", {len(torn)} torn line{'s' if len(torn) != 1 else ''} skipped"
+    print(f"{PROGRAM}: {done}", file=sys.stderr)  # noqa: T201
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,12 +102,19 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def replay(paths: Sequence[str], output: TextIO, *, dedupe_field: str = DEDUPE_FIELD) -> int:
-    """Write the Singer messages for the rejects files at `paths`; the number of records."""
+def replay(
+    paths: Sequence[str],
+    output: TextIO,
+    *,
+    dedupe_field: str = DEDUPE_FIELD,
+    warn: Callable[[str], None] = lambda _: None,
+) -> int:
+    """Write the Singer messages for the rejects files at `paths`; the number of records.
+    `warn` hears of each torn line skipped."""
     sizes = {path: _size(path) for path in paths}
     streams: dict[str, _Stream] = {}
     for path in paths:  # everything checked before anything is written
-        for reject in _rejects(path, sizes[path]):
+        for reject in _rejects(path, sizes[path], warn):
             stream = streams.setdefault(reject.stream, _Stream())
             if isinstance(reject.record, dict):
                 stream.properties.update(dict.fromkeys(reject.record))
@@ -120,12 +141,16 @@ def _size(path: str) -> int:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _rejects(path: str, size: int) -> Iterator[_Reject]:
+def _rejects(
+    path: str, size: int, warn: Callable[[str], None] = lambda _: None
+) -> Iterator[_Reject]:
     """The lines of a rejects file, as far as it reached when the replay started."""
     with open(path, "rb") as file:
         for number, raw in enumerate(_lines(file, size), 1):
             if raw.strip():
-                yield _reject(raw, f"{path} line {number}")
+                reject = _reject(raw, f"{path} line {number}", warn)
+                if reject is not None:
+                    yield reject
 
 
 def _lines(file: Any, size: int) -> Iterator[bytes]:
@@ -137,13 +162,36 @@ def _lines(file: Any, size: int) -> Iterator[bytes]:
         yield raw
 
 
-def _reject(raw: bytes, where: str) -> _Reject:
+def _reject(raw: bytes, where: str, warn: Callable[[str], None]) -> _Reject | None:
+    """The reject a line holds; None for a torn line (`warn` says so)."""
+    # Torn: the file's last line, without its newline; or (an earlier version) a line that a
+    # whole reject was appended to.
+    cut_short = not raw.endswith(b"\n")
+    text = raw.decode("utf-8", "replace")
+    appended = None
     try:
         line = _decode(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise UserError(f"{where} is not UTF-8 text") from None
+        appended = _appended_reject(text)
+        if not cut_short and appended is None:
+            raise UserError(f"{where} is not UTF-8 text") from None
     except ValueError as exc:
-        raise UserError(f"{where} is not valid JSON ({exc}); fix it or delete the line") from None
+        appended = _appended_reject(text)
+        if not cut_short and appended is None:
+            raise UserError(
+                f"{where} is not valid JSON ({exc}); fix it or delete the line"
+            ) from None
+    else:
+        return _checked(line, where)
+    if appended is None:
+        warn(f"{where} was cut short (torn by a crash while it was written); skipped")
+        return None
+    warn(f"{where} begins with a line torn by a crash; skipped that part")
+    return _checked(appended, where)
+
+
+def _checked(line: Any, where: str) -> _Reject:
+    """A rejects line as the replay needs it, or one line saying what it lacks."""
     if not isinstance(line, dict) or not isinstance(line.get("stream"), str):
         raise UserError(f"{where} is not a rejects line: it needs a stream and a record")
     if "record" not in line:
@@ -163,6 +211,24 @@ def _reject(raw: bytes, where: str) -> _Reject:
                 "derives dedupe IDs from them and stops on a record without them)"
             )
     return _Reject(line["stream"], record, tuple(keys), dedupe_id)
+
+
+def _torn(text: str, error_at: int) -> bool:
+    """A line cut short: the JSON ran out before it was complete, or a whole reject follows
+    a cut-off start (what an earlier version appended to a torn line)."""
+    return error_at >= len(text.rstrip()) or _appended_reject(text) is not None
+
+
+def _appended_reject(text: str) -> dict[str, Any] | None:
+    """A whole rejects line after the start of a torn one, if there is one."""
+    start = text.rfind(_LINE_START)
+    if start <= 0:
+        return None
+    try:
+        line = _decode(text[start:])
+    except ValueError:
+        return None
+    return line if isinstance(line, dict) else None
 
 
 def _schema(name: str, stream: _Stream, key_properties: tuple[str, ...]) -> str:

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from target_amazon_dsp_conversions.errors import Problem
@@ -200,11 +199,9 @@ def _dropped_key_warning(key_type: str) -> str:
     )
 
 
-def write_report(path: str, report: dict[str, Any]) -> None:
-    """Write the JSON report."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+def report_json(report: dict[str, Any]) -> bytes:
+    """The report as its file holds it."""
+    return (json.dumps(report, indent=2) + "\n").encode()
 
 
 class ProgressTicker:

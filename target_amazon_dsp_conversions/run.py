@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from target_amazon_dsp_conversions.amazon_fields import MAX_FUTURE_SKEW
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, ResolvedKind, Transport
 from target_amazon_dsp_conversions.auth import AccessTokens
@@ -26,11 +27,12 @@ from target_amazon_dsp_conversions.converter import (
 )
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
 from target_amazon_dsp_conversions.errors import Problem, Rejected, UserError
+from target_amazon_dsp_conversions.files import OutputError, OutputFile, check_distinct
 from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport
 from target_amazon_dsp_conversions.journal import Journal
 from target_amazon_dsp_conversions.ledger import StateLedger
 from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, record_of_line
-from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, write_report
+from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, report_json
 from target_amazon_dsp_conversions.settings import Settings
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
@@ -51,24 +53,23 @@ class Run(Outcomes):
         emit_state: Callable[[Any], None],
         converter: Converter | None = None,
     ) -> None:
-        """Build the run's parts; no network traffic yet. `converter`: the one the start-up
-        check built (`startup_checks.CheckedConfig`), else one is built here."""
+        """Build the run's parts and create its output files (a file that cannot be created
+        stops the run here, before input is read); no network traffic yet. `converter`: the one
+        the start-up check built (`startup_checks.CheckedConfig`), else one is built here."""
         self.settings = settings
         self.api = api_for(settings.api, region=settings.region)
         self.converter = converter or Converter(settings.conversion())
         self.stats = RunStats()
-        self.rejects = RejectsFile(settings.rejects_path)
         self.stopping = threading.Event()
         self._dry_run_file: DryRunTransport | None = None
         self._http: HttpTransport | None = None
-        # A dry run acknowledges nothing, so it keeps no journal.
-        self.journal = None if settings.dry_run else Journal(settings.journal_path)
-        self.ledger = StateLedger(
-            emit_state, self.journal.covered if self.journal is not None else lambda _: None
-        )
+        self.journal: Journal | None = None
+        self._report_file: OutputFile | None = None
+        self._open_outputs()
+        self.ledger = StateLedger(emit_state)
         transport: Transport
-        if settings.dry_run:
-            transport = self._dry_run_file = DryRunTransport(settings.dry_run_path, self.stats)
+        if self._dry_run_file is not None:
+            transport = self._dry_run_file
         else:
             tokens = AccessTokens.for_settings(
                 settings, max_retries=settings.max_retries, wait=self.stopping.wait
@@ -112,10 +113,6 @@ class Run(Outcomes):
         queued: list[tuple[BatchKey, PendingEvent]] = []
         per_kind: dict[EventKind, int] = {}
         refused: list[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]] = []
-        journal = self.journal
-        if journal is not None and not journal.has_earlier_entries:
-            journal = None  # nothing to look up
-        already_acknowledged = 0
         for line, result in zip(lines, results, strict=True):
             if type(result) is Refused:
                 refused.append(
@@ -134,19 +131,20 @@ class Run(Outcomes):
                 continue
             per_kind[kind] = per_kind.get(kind, 0) + 1
             event = resolved.complete(result.body, result.purchase_fields)
-            if journal and journal.acknowledged_before(result.dedupe_id, event, segment):
-                already_acknowledged += 1  # by Amazon, in an earlier run: not sent again
-                continue
             queued.append(
                 (kind.batch_key, PendingEvent(segment, kind.stream, line, result.dedupe_id, event))
             )
         per_stream: dict[str, int] = {}
         # Each record is counted as read just before it is rejected or queued, so that a run
         # cut short (a rejects file that cannot be written) still accounts for every record.
-        for stream, line, problems, key_properties, dedupe_id in refused:
+        for done, (stream, line, problems, key_properties, dedupe_id) in enumerate(refused):
             self.stats.count_read()
             per_stream[stream] = per_stream.get(stream, 0) + 1
-            self._reject(stream, line, segment, problems, key_properties, dedupe_id)
+            try:
+                self._reject(stream, line, segment, problems, key_properties, dedupe_id)
+            except OutputError as exc:
+                self._rest_undelivered(refused[done + 1 :], per_kind, queued, str(exc))
+                raise
         for kind, count in per_kind.items():
             self.stats.count_read(kind.match_key_types, count)
             if kind.dropped_key_types:
@@ -154,9 +152,8 @@ class Run(Outcomes):
             if kind.notices:
                 self.stats.notice(kind.notices)
             per_stream[kind.stream] = per_stream.get(kind.stream, 0) + count
-        if already_acknowledged:
-            self.stats.count_already_acknowledged(already_acknowledged)
-            self.ledger.settle_all([segment] * already_acknowledged)
+        if queued and self.journal is not None and self.journal.has_earlier_entries:
+            queued = self._not_acknowledged_before(queued, segment)
         if queued:
             self.delivery.add_all(queued)
         return per_stream
@@ -214,12 +211,20 @@ class Run(Outcomes):
         """A request with `count` events goes out."""
         self.stats.count_sent(count)
 
-    def accepted(self, events: list[PendingEvent]) -> None:
-        """Amazon accepted these events: journaled (durably) before they count."""
+    def accepted(self, key: BatchKey, events: list[PendingEvent]) -> None:
+        """Amazon accepted these events: journaled (durably) before they count. When the
+        journal cannot be written they still count (Amazon has them; a STATE past them saves
+        a resend) and the run stops."""
+        failure = None
         if self.journal is not None:
-            self.journal.acknowledged((e.segment, e.dedupe_id, e.encoded) for e in events)
+            try:
+                self.journal.acknowledged(key[0], [(e.dedupe_id, e.encoded) for e in events])
+            except OutputError as exc:
+                failure = exc
         self.stats.count_accepted(len(events))
         self.ledger.settle_all([event.segment for event in events])
+        if failure is not None:
+            raise failure
 
     def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
         """Amazon refused this event."""
@@ -232,6 +237,78 @@ class Run(Outcomes):
             self.stats.count_undelivered(event.stream, event.dedupe_id, failure)
 
     # Internals.
+
+    def _open_outputs(self) -> None:
+        """Every file the run writes, created and locked now (`files.py`): a path that cannot
+        be written is one line naming its setting, before any input is read."""
+        settings = self.settings
+        paths = {"rejects_path": settings.rejects_path}
+        if settings.report_path:
+            paths["report_path"] = settings.report_path
+        # A dry run acknowledges nothing, so it keeps no journal.
+        paths["dry_run_path" if settings.dry_run else "journal_path"] = (
+            settings.dry_run_path if settings.dry_run else settings.journal_path
+        )
+        check_distinct(paths)
+        self.rejects = RejectsFile(settings.rejects_path)
+        try:
+            if settings.report_path:
+                self._report_file = OutputFile("report_path", settings.report_path)
+            if settings.dry_run:
+                self._dry_run_file = DryRunTransport(settings.dry_run_path, self.stats)
+            else:
+                self.journal = Journal(
+                    settings.journal_path,
+                    api=settings.api,
+                    api_url=settings.api_url,
+                    keep=self.api.rules.max_event_age + MAX_FUTURE_SKEW,
+                )
+        except BaseException:
+            self._close_outputs()
+            raise
+
+    def _close_outputs(self) -> None:
+        for output in (self.journal, self.rejects, self._dry_run_file):
+            if output is not None:
+                output.close()
+        if self._report_file is not None:
+            self._report_file.close(remove_if_empty=True)
+
+    def _not_acknowledged_before(
+        self, queued: list[tuple[BatchKey, PendingEvent]], segment: int
+    ) -> list[tuple[BatchKey, PendingEvent]]:
+        """The events of `queued` that the journal does not show acknowledged in an earlier
+        run by the same destination; those it shows are settled here, not sent again."""
+        assert self.journal is not None
+        per_account: dict[str, list[int]] = {}
+        for index, (key, _) in enumerate(queued):
+            per_account.setdefault(key[0], []).append(index)
+        known: set[int] = set()
+        for account, indexes in per_account.items():
+            events = [(queued[i][1].dedupe_id, queued[i][1].encoded) for i in indexes]
+            found = self.journal.already_acknowledged(account, events)
+            known.update(i for i, acknowledged in zip(indexes, found, strict=True) if acknowledged)
+        if not known:
+            return queued
+        self.stats.count_already_acknowledged(len(known))
+        self.ledger.settle_all([segment] * len(known))
+        return [item for index, item in enumerate(queued) if index not in known]
+
+    def _rest_undelivered(
+        self,
+        refused: Sequence[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]],
+        per_kind: dict[EventKind, int],
+        queued: list[tuple[BatchKey, PendingEvent]],
+        failure: str,
+    ) -> None:
+        """Records of a `settle` that a failure cut short: read, and not delivered."""
+        for stream, _, _, _, dedupe_id in refused:
+            self.stats.count_read()
+            self.stats.count_undelivered(stream, dedupe_id or "", failure)
+        for kind, count in per_kind.items():
+            self.stats.count_read(kind.match_key_types, count)
+        for _, event in queued:
+            self.stats.count_undelivered(event.stream, event.dedupe_id, failure)
 
     def _resolve(self, kind: EventKind) -> ResolvedKind | tuple[Problem, ...]:
         """How events of this kind are completed, or why they cannot be sent; once per kind."""
@@ -263,13 +340,20 @@ class Run(Outcomes):
         key_properties: tuple[str, ...],
         dedupe_id: str | None,
     ) -> None:
-        self.rejects.write(
-            stream,
-            record_of_line(line),
-            problems,
-            key_properties=key_properties,
-            dedupe_id=dedupe_id,
-        )
+        """Written to the rejects file, then settled; a record whose line cannot be written is
+        not settled (no STATE passes it), and the run stops."""
+        try:
+            self.rejects.write(
+                stream,
+                record_of_line(line),
+                problems,
+                key_properties=key_properties,
+                dedupe_id=dedupe_id,
+            )
+        except OutputError as exc:
+            self.stats.count_undelivered(stream, dedupe_id or "", str(exc))
+            self.delivery.fail(exc)
+            raise
         self.stats.count_rejected(problems)
         self.ledger.settle(segment)
 
@@ -289,16 +373,15 @@ class Run(Outcomes):
         self._finished = True
         self._ticker.stop()
         self.delivery.close()
-        if self.journal is not None:
-            self.journal.close(run_succeeded=not self.stats.records_undelivered)
-        self.rejects.close()
-        if self._dry_run_file is not None:
-            self._dry_run_file.close()
-        if self.settings.report_path:
-            write_report(
-                self.settings.report_path,
-                self.stats.report(api=self.api.name, dry_run=self.settings.dry_run),
-            )
+        if self._report_file is not None:
+            report = self.stats.report(api=self.api.name, dry_run=self.settings.dry_run)
+            try:
+                self._report_file.replace(report_json(report))
+            except OutputError as exc:
+                self.stats.fail(str(exc))
+                self.delivery.fail(exc)
+                logger.error("%s", exc)
+        self._close_outputs()
         logger.info("%s", self.stats.summary_line(dry_run=self.settings.dry_run))
         if self.stats.records_undelivered:
             shown = ", ".join(u["dedupe_id"] for u in self.stats.undelivered[:10])

@@ -136,15 +136,16 @@ class Settings:
         "No credentials needed.",
         default=False,
     )
+    # The paths of output files default by where the target runs (`files.default_path`).
     dry_run_path: str = setting(
         TEXT,
-        "Where dry_run writes the requests, one JSON object per line.",
-        default="dry-run-requests.jsonl",
+        "Where dry_run writes the requests, one JSON object per line. Default: "
+        "dry-run-requests.jsonl (in a Meltano project: under output/<loader name>/).",
     )
     rejects_path: str = setting(
         TEXT,
-        "Every record refused for good is appended here with its reasons.",
-        default="rejects.jsonl",
+        "Every record refused for good is appended here with its reasons. Default: "
+        "rejects.jsonl (in a Meltano project: under output/<loader name>/).",
     )
     report_path: str | None = setting(
         TEXT, "When set, a JSON run report is written there at the end."
@@ -176,9 +177,9 @@ class Settings:
     )
     journal_path: str = setting(
         TEXT,
-        "Delivery journal: events Amazon acknowledged that no written STATE covers yet, so "
-        "a rerun after a crash does not send them again.",
-        default="delivery-journal.jsonl",
+        "Delivery journal: the events each destination acknowledged, kept while Amazon could "
+        "accept them again, so a rerun does not send them again. Default: "
+        "delivery-journal.sqlite (in a Meltano project: under output/<loader name>/).",
     )
     api_url: str = setting(URL, "Overrides the API host of the region (sandbox, proxies, tests).")
     auth_url: str = setting(URL, "Overrides the LwA token endpoint of the region (tests).")

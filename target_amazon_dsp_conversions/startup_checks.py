@@ -20,6 +20,7 @@ from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.converter import Converter
 from target_amazon_dsp_conversions.endpoints import API_HOSTS, TOKEN_URLS
 from target_amazon_dsp_conversions.errors import SettingError
+from target_amazon_dsp_conversions.files import DEFAULT_FILE_NAMES, default_path
 from target_amazon_dsp_conversions.mapping import CONVERSION_FIELDS
 from target_amazon_dsp_conversions.setting_kinds import ENTITY_ID, Reader, check_advertiser_id
 from target_amazon_dsp_conversions.settings import (
@@ -99,6 +100,8 @@ def _complete(values: dict[str, Any]) -> Settings:
     values["auth_url"] = values["auth_url"] or TOKEN_URLS[region]
     if values["worker_processes"] is None:
         values["worker_processes"] = default_worker_processes()
+    for name, file_name in DEFAULT_FILE_NAMES.items():
+        values[name] = values[name] or default_path(file_name)
     settings = Settings(**values)
     api = api_for(settings.api, region=region)
     advertiser = settings.advertiser_id

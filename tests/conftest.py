@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -83,8 +83,10 @@ def run_target(
     *,
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> TargetRun:
-    """Run the installed target as a user would: config file, Singer messages on stdin."""
+    """Run the installed target as a user would: config file, Singer messages on stdin.
+    `preexec_fn` runs in the child before the target starts (a resource limit)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = {"report_path": "report.json", **config}
     (workdir / "config.json").write_text(json.dumps(config))
@@ -102,6 +104,7 @@ def run_target(
         env={**os.environ, **(env or {})},
         timeout=timeout,
         check=False,
+        preexec_fn=preexec_fn,
     )
     states = [json.loads(line) for line in process.stdout.splitlines() if line.strip()]
     return TargetRun(process.returncode, process.stdout, process.stderr, workdir, states)

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -261,7 +262,9 @@ def test_tap_postgres_to_target_twice_incrementally(
     assert report["records_rejected"] == 2
     assert report["rejects_by_code"] == {"MISSING_MATCH_KEY": 2}
     assert report["match_keys"] == {"EMAIL": 248}
-    rejects = project.jsonl("output/rejects.jsonl")
+    # Files with personal data lie in the loader's own directory under output/, which git
+    # ignores whatever the project's .gitignore says.
+    rejects = project.jsonl(f"output/{TARGET}/rejects.jsonl")
     assert sorted(r["record"]["order_id"] for r in rejects) == ["order-0017", "order-0123"]
     assert all(r["errors"][0]["code"] == "MISSING_MATCH_KEY" for r in rejects)
     accepted_values = sorted(float(e["value"]) for e in emulator.accepted)
@@ -299,6 +302,49 @@ def test_tap_postgres_to_target_twice_incrementally(
     assert len(again) == 1  # order-0250, the bookmark row
     bookmark = _state(project)["singer_state"]["bookmarks"]["public-conversions"]
     assert bookmark["replication_key_value"] > newest
+
+
+def untracked(root: Path) -> list[str]:
+    """What `git add -A` would stage in a new repository at `root`."""
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [line[3:] for line in status.splitlines()]
+
+
+def test_each_loader_keeps_its_own_files_where_git_does_not_pick_them_up(
+    installed: Project, emulator: AmazonAdsEmulator
+) -> None:
+    project = installed
+    second = f"{TARGET}--second"
+    text = (project.root / "meltano.yml").read_text()
+    if second not in text:  # a second loader of the same package: no install of its own
+        text = text.replace(
+            "\n  loaders:\n",
+            f"\n  loaders:\n  - name: {second}\n    inherit_from: {TARGET}\n",
+            1,
+        )
+        (project.root / "meltano.yml").write_text(text)
+    subprocess.run([sys.executable, "sample/make_sample.py"], cwd=project.root, check=True)
+    config = emulator.target_config()
+    env = {f"{PREFIX}{key.upper()}": str(value) for key, value in config.items()}
+
+    for loader in (TARGET, second):
+        project.run("run", "--full-refresh", "tap-jsonl", loader, env=env)
+
+    for loader in (TARGET, second):
+        outputs = project.root / "output" / loader
+        assert (outputs / "delivery-journal.sqlite").exists(), loader
+        rejects = project.jsonl(f"output/{loader}/rejects.jsonl")
+        assert sorted(r["record"]["order_id"] for r in rejects) == ["A-1009", "A-1010", "A-1011"]
+        assert stat.S_IMODE((outputs / "rejects.jsonl").stat().st_mode) == 0o600
+    assert not list(project.root.glob("*.jsonl")) and not list(project.root.glob("*.sqlite"))
+    # Two journals: the second loader sent every event, not skipping the first one's.
+    assert sorted(emulator.accepted_ids().values()) == [2] * 9
+    personal = [n for n in untracked(project.root) if n.endswith((".jsonl", ".sqlite"))]
+    assert [n for n in personal if not n.startswith("sample/")] == []
 
 
 # --------------------------------------------------------------------------- settings

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from target_amazon_dsp_conversions.errors import Problem
-from target_amazon_dsp_conversions.rejects import RejectsFile, open_owner_only, strict_json
+from target_amazon_dsp_conversions.rejects import RejectsFile, strict_json
 from tests.conftest import SEED_SCHEMA, TARGET, run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 
@@ -109,19 +109,6 @@ def test_a_rejects_file_others_could_read_is_made_owner_only_and_appended_to(
     ]
 
 
-def test_open_owner_only_truncates_or_appends(tmp_path: Path) -> None:
-    path = str(tmp_path / "sub" / "dry-run.jsonl")
-    with open_owner_only(path, append=False) as file:
-        file.write("one\n")
-    with open_owner_only(path, append=True) as file:
-        file.write("two\n")
-    assert Path(path).read_text() == "one\ntwo\n"
-    with open_owner_only(path, append=False) as file:
-        file.write("three\n")
-    assert Path(path).read_text() == "three\n"
-    assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
-
-
 def test_a_line_carries_the_key_properties_and_the_dedupe_id(tmp_path: Path) -> None:
     rejects = RejectsFile(str(tmp_path / "rejects.jsonl"))
     problem = Problem("INVALID_CURRENCY", "currency 'DOLLARS' is not accepted", "currency")
@@ -159,3 +146,30 @@ def test_every_kind_of_reject_notes_its_streams_keys_and_its_dedupe_id(
     assert lines["INVALID_CURRENCY"]["dedupe_id"] == derived_id("conversions", "order-000002")
     assert lines["INVALID_ARGUMENT"]["dedupe_id"] == "amazon-says-no"
     assert lines["NULL_KEY_PROPERTIES"]["dedupe_id"] is None
+
+
+def test_a_torn_last_line_is_set_aside_before_the_next_reject(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    first = run_target(
+        emulator.target_config(), singer_stream([seed_record(1, currency="dollars")]), tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    torn = '{"stream": "conversions", "record": {"order_id": "order-0000'
+    with (tmp_path / "rejects.jsonl").open("a") as rejects:
+        rejects.write(torn)  # a run stopped (a full disk, a kill) while writing its line
+
+    second = run_target(
+        emulator.target_config(), singer_stream([seed_record(2, currency="dollars")]), tmp_path
+    )
+
+    assert second.returncode == 0, second.stderr
+    assert "rejects.jsonl ended in a torn line" in second.stderr
+    assert "moved it to rejects.jsonl.torn" in second.stderr
+    # Every line whole: both runs' records, each on a line of its own.
+    assert [r["record"]["order_id"] for r in strict_lines(tmp_path / "rejects.jsonl")] == [
+        "order-000001",
+        "order-000002",
+    ]
+    assert (tmp_path / "rejects.jsonl.torn").read_text() == torn + "\n"
+    assert stat.S_IMODE((tmp_path / "rejects.jsonl.torn").stat().st_mode) == 0o600

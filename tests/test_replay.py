@@ -207,3 +207,26 @@ def test_the_replay_of_a_bad_config_stops_with_the_targets_line(
     assert replayed.returncode == 1
     assert "target-amazon-dsp-conversions: error: unknown setting 'dryrun'" in replayed.stderr
     assert "Traceback" not in replayed.stderr
+
+
+def test_a_line_torn_by_a_crash_is_skipped_and_named(tmp_path: Path) -> None:
+    def line(key: str) -> str:
+        return json.dumps({"stream": "orders", "record": {"order_id": key},
+                           "key_properties": ["order_id"]})  # fmt: skip
+
+    # An earlier version appended the next reject to a torn line; a crash tore the last one.
+    (tmp_path / "rejects.jsonl").write_text(
+        line("A") + "\n" + line("B")[:30] + line("C") + "\n" + line("D")[:25]
+    )
+    run = replay_output(tmp_path, "rejects.jsonl")
+
+    assert run.returncode == 0, run.stderr
+    records = [json.loads(m)["record"] for m in run.stdout.splitlines()[1:]]
+    assert records == [{"order_id": "A"}, {"order_id": "C"}]
+    assert run.stderr.splitlines() == [
+        "target-amazon-dsp-conversions-replay: warning: rejects.jsonl line 2 begins with a line "
+        "torn by a crash; skipped that part",
+        "target-amazon-dsp-conversions-replay: warning: rejects.jsonl line 3 was cut short (torn "
+        "by a crash while it was written); skipped",
+        "target-amazon-dsp-conversions-replay: 2 records replayed, 2 torn lines skipped",
+    ]
