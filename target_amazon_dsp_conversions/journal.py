@@ -51,6 +51,8 @@ _SCHEMA = (
     "(key INTEGER PRIMARY KEY, digest INTEGER NOT NULL, keep_until INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS acknowledged_log "
     "(key INTEGER NOT NULL, digest INTEGER NOT NULL, keep_until INTEGER NOT NULL)",
+    # Expired entries are found without reading the others (it grows at its end: cheap).
+    "CREATE INDEX IF NOT EXISTS acknowledged_expiry ON acknowledged (keep_until)",
 )
 
 

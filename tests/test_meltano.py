@@ -286,10 +286,9 @@ def test_tap_postgres_to_target_twice_incrementally(
     assert bookmark["replication_key_value"].startswith(newest)
 
     # Second run: five new rows. tap-postgres reads from its bookmark inclusively, so the newest
-    # row of the first run comes again, under the same dedupe ID (Amazon drops the repeat).
+    # row of the first run comes again: the delivery journal knows Amazon has it.
     postgres.psql(_insert(251, 255, updated="now()"), database="shop")
     emulator.faults = Faults()
-    first_ids = set(emulator.accepted_ids())
     emulator.reset_ledger()
 
     project.run("run", "tap-postgres", TARGET, env=env)
@@ -297,9 +296,8 @@ def test_tap_postgres_to_target_twice_incrementally(
     report = json.loads((project.root / "output/run-report.json").read_text())
     assert report["records_read"] == 6
     assert report["records_accepted"] == 6
-    assert sorted(float(e["value"]) for e in emulator.accepted) == [250.0, 251, 252, 253, 254, 255]
-    again = set(emulator.accepted_ids()) & first_ids
-    assert len(again) == 1  # order-0250, the bookmark row
+    assert report["records_already_acknowledged"] == 1  # order-0250, the bookmark row
+    assert sorted(float(e["value"]) for e in emulator.accepted) == [251, 252, 253, 254, 255]
     bookmark = _state(project)["singer_state"]["bookmarks"]["public-conversions"]
     assert bookmark["replication_key_value"] > newest
 
@@ -337,8 +335,9 @@ def test_each_loader_keeps_its_own_files_where_git_does_not_pick_them_up(
     for loader in (TARGET, second):
         outputs = project.root / "output" / loader
         assert (outputs / "delivery-journal.sqlite").exists(), loader
-        rejects = project.jsonl(f"output/{loader}/rejects.jsonl")
-        assert sorted(r["record"]["order_id"] for r in rejects) == ["A-1009", "A-1010", "A-1011"]
+        rejects = project.jsonl(f"output/{loader}/rejects.jsonl")  # the sample's "A-" orders
+        rejected = sorted(r["record"]["order_id"] for r in rejects if r["stream"] == "conversions")
+        assert [o for o in rejected if o.startswith("A-")] == ["A-1009", "A-1010", "A-1011"]
         assert stat.S_IMODE((outputs / "rejects.jsonl").stat().st_mode) == 0o600
     assert not list(project.root.glob("*.jsonl")) and not list(project.root.glob("*.sqlite"))
     # Two journals: the second loader sent every event, not skipping the first one's.
