@@ -88,6 +88,18 @@ def ignored_by_git(directory: Path) -> None:
         os.close(descriptor)
 
 
+def make_directories(directory: Path) -> None:
+    """Create what is missing of `directory`, owner-only (0700) whatever the umask: nobody
+    else can plant a link in a directory the target made."""
+    missing = []
+    while not directory.is_dir() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+
+
 def check_distinct(paths: dict[str, str]) -> None:
     """Settings that name the same file (setting -> path): one line naming both."""
     seen: dict[str, str] = {}
@@ -170,7 +182,7 @@ class OutputFile:
     def _open(self) -> int:
         directory = Path(self.path).parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_directories(directory)
             if directory == default_directory():
                 ignored_by_git(directory)
             existed = os.path.lexists(self.path)

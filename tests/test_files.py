@@ -85,7 +85,7 @@ def test_every_file_is_created_owner_only_whatever_the_umask(
 ) -> None:
     messages = singer_stream([seed_record(1), seed_record(2, currency="dollars")])
     text = "".join(json.dumps(m) + "\n" for m in messages)
-    real = {**emulator.target_config(), "report_path": "report.json"}
+    real = {**emulator.target_config(), "report_path": "reports/daily/report.json"}
     dry = {**emulator.target_config(dry_run=True), "report_path": "dry-report.json"}
     (tmp_path / "real.json").write_text(json.dumps(real))
     (tmp_path / "dry.json").write_text(json.dumps({**dry, "rejects_path": "dry-rejects.jsonl"}))
@@ -100,13 +100,16 @@ def test_every_file_is_created_owner_only_whatever_the_umask(
     finally:
         os.umask(old_umask)
 
-    written = {p.name for p in tmp_path.iterdir()} - {"real.json", "dry.json"}
+    written = {p.name for p in tmp_path.iterdir() if p.is_file()} - {"real.json", "dry.json"}
     assert {
-        "rejects.jsonl", "report.json", "delivery-journal.sqlite", "dry-run-requests.jsonl",
+        "rejects.jsonl", "delivery-journal.sqlite", "dry-run-requests.jsonl",
         "dry-rejects.jsonl", "dry-report.json",
     } <= written  # fmt: skip
-    for name in written:
+    for name in [*written, "reports/daily/report.json"]:
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    # Directories it made are the owner's alone: nobody else can plant a link in them.
+    for name in ("reports", "reports/daily"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o700, name
 
 
 # --------------------------------------------------------------------------- planted links
