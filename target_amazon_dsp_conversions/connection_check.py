@@ -15,16 +15,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+from target_amazon_dsp_conversions.answers import Meaning, meaning, proves_token, set_up_line
 from target_amazon_dsp_conversions.apis import api_for
-from target_amazon_dsp_conversions.apis.base import (
-    AccountCheck,
-    OutgoingRequest,
-    Response,
-    answer_message,
-)
+from target_amazon_dsp_conversions.apis.base import AccountCheck, answer_message
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.errors import UserError
-from target_amazon_dsp_conversions.http_client import read_json
+from target_amazon_dsp_conversions.http_session import Sessions, read_json
+from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest, Response
 from target_amazon_dsp_conversions.settings import Settings
 from target_amazon_dsp_conversions.startup_checks import checked_settings
 
@@ -55,8 +52,9 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
     # A check tests the real connection even when the config is set up for a dry run.
     settings = checked_settings({**config, "dry_run": False})
     report.line(f"Region {settings.region}, API {settings.api}, host {settings.api_url}")
+    sessions = Sessions()
     tokens = AccessTokens.for_settings(
-        settings, max_retries=1, wait=lambda seconds: threading.Event().wait(min(seconds, 2.0))
+        settings, max_retries=1, stopping=threading.Event(), sessions=sessions
     )
     try:
         tokens.current()
@@ -65,7 +63,7 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
         return _finish(report)
     report.line("Sign-in: OK (Login with Amazon issued an access token)")
     assert settings.client_id  # for_settings needed it
-    api = _Api(tokens, settings.client_id, settings.request_timeout)
+    api = _Api(tokens, sessions, settings.client_id, settings.request_timeout)
     profiles = _check_profiles(api, settings, report)
     if profiles is not None and settings.advertiser_id:
         check_account = api_for(settings.api, region=settings.region).check_account
@@ -76,40 +74,47 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
 class _Api:
     """One-shot API calls with a Bearer token: statuses come back as they are, for diagnosis.
 
-    HttpTransport is built for delivery (retries for minutes, a repeated 401 becomes an error
-    message); a check wants each status once, so it can say what it means.
+    HttpTransport is built for delivery (retries for minutes, a set-up answer stops the run);
+    a check wants each status once, so it can say what it means (`answers.meaning`). A 401
+    refreshes the token as in a run (`AccessTokens.refused`).
     """
 
-    def __init__(self, tokens: AccessTokens, client_id: str, timeout: float) -> None:
+    def __init__(
+        self, tokens: AccessTokens, sessions: Sessions, client_id: str, timeout: float
+    ) -> None:
         self._tokens = tokens
+        self._sessions = sessions
         self._client_id = client_id
         self._timeout = timeout
-        self._session = requests.Session()
 
     def send(self, request: OutgoingRequest) -> Response:
-        """`call` for a request built elsewhere."""
-        return Response(*self.call(request.method, request.url, request.headers, request.body))
-
-    def call(
-        self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
-    ) -> tuple[int, Any]:
+        """Amazon's answer to one request, after a token refresh if a 401 asks for one."""
         token = self._tokens.current()
-        for attempt in range(2):
-            sent = {"Amazon-Advertising-API-ClientId": self._client_id, **(headers or {})}
+        while True:
+            sent = {"Amazon-Advertising-API-ClientId": self._client_id, **request.headers}
             sent["Authorization"] = f"Bearer {token}"
             try:
-                answer = self._session.request(
-                    method, url, headers=sent, data=body or None, timeout=self._timeout
+                answer = self._sessions.request(
+                    request.method,
+                    request.url,
+                    headers=sent,
+                    data=request.body or None,
+                    timeout=self._timeout,
                 )
             except requests.RequestException as exc:
-                host = urlsplit(url).netloc
+                host = urlsplit(request.url).netloc
                 raise UserError(
                     f"could not reach {host} ({type(exc).__name__}); check api_url/region"
                 ) from None
-            if answer.status_code != 401 or attempt:  # noqa: PLR2004
-                return answer.status_code, read_json(answer)
-            token = self._tokens.refresh_after_401(token)
-        raise AssertionError("unreachable")
+            status = answer.status_code
+            if proves_token(request.call, status):
+                self._tokens.proven(token)
+            if meaning(request.call, status) is Meaning.REFRESH_TOKEN:
+                fresh = self._tokens.refused(token)
+                if fresh is not None:
+                    token = fresh
+                    continue  # else the fresh token was refused too: the caller says why
+            return Response(status, read_json(answer))
 
 
 class _Report:
@@ -140,15 +145,20 @@ def _finish(report: _Report) -> int:
 
 
 def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any] | None:
-    status, body = api.call("GET", f"{settings.api_url}/v2/profiles")
-    if status == 401:  # noqa: PLR2004
+    url = f"{settings.api_url}/v2/profiles"
+    answer = api.send(OutgoingRequest("GET", url, {}, b"", call=Call.PROFILES))
+    status, body = answer.status, answer.body
+    if meaning(Call.PROFILES, status) is Meaning.REFRESH_TOKEN:  # even with a fresh token
         report.problem(
             f"the {settings.region} API host refused a fresh access token (HTTP 401): wrong "
             "region? set region to where your advertisers are (NA, EU or FE) and check that "
             "the app has Amazon Ads API access"
         )
         return None
-    if status != 200 or not isinstance(body, list):  # noqa: PLR2004
+    if meaning(Call.PROFILES, status) is Meaning.SET_UP:
+        report.problem(set_up_line(Call.PROFILES, status, body, ""))
+        return None
+    if meaning(Call.PROFILES, status) is not Meaning.DONE or not isinstance(body, list):
         report.problem(f"GET /v2/profiles answered HTTP {status} {answer_message(body)}".rstrip())
         return None
     profiles = [p for p in body if isinstance(p, dict)]

@@ -11,13 +11,14 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from target_amazon_dsp_conversions.apis.base import BatchKey, ConversionApi, Transport
+from target_amazon_dsp_conversions.answers import Meaning, meaning
+from target_amazon_dsp_conversions.apis.base import BatchKey, ConversionApi
 from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
+from target_amazon_dsp_conversions.http_types import Transport
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
-ACCOUNT_REFUSED = 403
 
 
 class Outcomes:
@@ -174,7 +175,9 @@ class Delivery:
         request = self._api.build_request(key, [e.encoded for e in events], self._endpoint)
         self._outcomes.sent(len(events))
         answer = self._transport.send(request)
-        if 200 <= answer.status < 300:  # noqa: PLR2004
+        # The transport acted on every other meaning (retries, pacing, the token, set-up).
+        found = meaning(request.call, answer.status, items=len(events))
+        if found is Meaning.READ_ITEMS:
             # The answer is final: whatever it says, nothing of this request is sent again.
             results = self._api.read_multi_status(answer.body, len(events))
             outcomes = list(zip(events, results, strict=True))
@@ -186,24 +189,16 @@ class Delivery:
                 if problems is not None:
                     settled.add(id(event))
                     self._outcomes.rejected(event, problems)
-        elif answer.status == 413 and len(events) > 1:  # noqa: PLR2004
+        elif found is Meaning.SPLIT:
             # Too large for Amazon: halve and resend; nothing of it was accepted.
             middle = len(events) // 2
             logger.info("HTTP 413 for %d events; splitting the request", len(events))
             self._send(key, events[:middle], settled)
             self._send(key, events[middle:], settled)
-        elif answer.status == ACCOUNT_REFUSED:
-            # No access to the advertiser or profile, or no permission to upload: a problem of
-            # the setup, not of these records. The run stops; they are sent again next time.
-            problem = self._api.read_error(answer.status, answer.body)
-            raise DeliveryError(
-                f"Amazon refused the upload for advertiser {key[0]} ({problem.message}): the "
-                "sign-in has no access to this advertiser or profile, or lacks the Events Manager "
-                "permission 'View and Edit' (event_manager_edit); check advertiser_id and "
-                "profile_id, and run target-amazon-dsp-conversions-auth check"
-            )
-        else:
+        elif found is Meaning.REJECT:
             problem = self._api.read_error(answer.status, answer.body)
             for event in events:
                 settled.add(id(event))
                 self._outcomes.rejected(event, [problem])
+        else:
+            raise DeliveryError(f"unexpected answer to an upload: HTTP {answer.status}")

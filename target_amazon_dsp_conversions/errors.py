@@ -26,6 +26,11 @@ class DeliveryError(UserError):
     """Amazon could not be reached or refused the run's credentials after all retries."""
 
 
+class SetupError(DeliveryError):
+    """A set-up problem (SPEC §5, `answers.py`): the same for every record, so the run stops
+    with the records undelivered, not rejected; the message says what to fix."""
+
+
 class InputError(UserError):
     """The Singer input cannot be read any further."""
 

@@ -1,5 +1,5 @@
-"""HTTP: one request with auth and retries, or a dry-run file instead of the network; and the
-helpers every HTTP caller of the package shares (the run, `check`, `login`, sign-in)."""
+"""HTTP: one request with auth, retries and pacing, or a dry-run file instead of the network.
+What each answer means is decided in `answers.py`; how fast to send, in `pacing.py`."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ import email.utils
 import json
 import logging
 import math
-import os
-import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import requests
 
-from target_amazon_dsp_conversions.apis.base import OutgoingRequest, Response
-from target_amazon_dsp_conversions.errors import DeliveryError
+from target_amazon_dsp_conversions.answers import (
+    CONNECTION_FAILED,
+    TIMED_OUT,
+    Meaning,
+    backoff_delay,
+    fresh_token_refused_line,
+    meaning,
+    proves_token,
+    set_up_line,
+)
+from target_amazon_dsp_conversions.errors import DeliveryError, SetupError
 from target_amazon_dsp_conversions.files import OutputFile
+from target_amazon_dsp_conversions.http_session import Sessions, read_json
+from target_amazon_dsp_conversions.http_types import OutgoingRequest, Response
 from target_amazon_dsp_conversions.pacing import Pace, Ticket
 
 if TYPE_CHECKING:
@@ -25,27 +34,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("target-amazon-dsp-conversions.http")
 
-RETRIED_STATUSES = frozenset({500, 502, 503, 504})  # and 429, paced instead (pacing.py)
-THROTTLED = 429
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 300.0
-
-
-def read_json(answer: requests.Response) -> Any:
-    """The answer's JSON body; None when it has none or it is not JSON."""
-    if not answer.content:
-        return None
-    try:
-        return answer.json()
-    except ValueError:
-        return None
-
-
-def backoff_delay(attempt: int) -> float:
-    """Seconds before retry number `attempt` (1, 2, ...): exponential, capped, with full jitter,
-    so that concurrent callers do not retry in lockstep."""
-    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+STOPPED = "stopped before the request was acknowledged"
 
 
 class Counters(Protocol):
@@ -65,7 +55,8 @@ class Counters(Protocol):
 
 
 class HttpTransport:
-    """requests sessions (one per thread), Bearer auth, retries with backoff, 401 refresh."""
+    """Sends requests on the run's sessions with a Bearer token, at each account's pace, and
+    acts on each answer as `answers.meaning` says until one is final."""
 
     def __init__(
         self,
@@ -76,47 +67,20 @@ class HttpTransport:
         max_retries: int,
         throttle_timeout: float,
         stopping: threading.Event,
+        sessions: Sessions | None = None,
     ) -> None:
-        """`stopping` interrupts waits when the run is being shut down; `throttle_timeout`
-        is how long Amazon may throttle every request to an account before the run fails."""
+        """`stopping` interrupts waits when the run is being shut down (and `sessions.cut_all`
+        the requests in flight); `throttle_timeout` is how long Amazon may throttle every
+        request to an account before the run fails."""
         self._tokens = tokens
         self._counters = counters
         self._timeout = timeout
         self._max_retries = max_retries
         self._throttle_timeout = throttle_timeout
         self._stopping = stopping
+        self._sessions = sessions or Sessions()
         self._paces: dict[str, Pace] = {}
         self._paces_lock = threading.Lock()
-        self._local = threading.local()
-        # requests reads the environment (proxies, netrc, CA bundle) on every request when
-        # trust_env is on, which costs more CPU than the request itself; it is read here once,
-        # with requests' own rules, and the sessions do not look again.
-        self._verify: bool | str = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
-        self._proxies: dict[str, dict[str, str]] = {}
-
-    def _proxies_for(self, url: str) -> dict[str, str]:
-        # Per scheme and host, as no_proxy decides per host.
-        origin = url.split("/", 3)[:3]
-        key = "/".join(origin)
-        proxies = self._proxies.get(key)
-        if proxies is None:
-            proxies = self._proxies[key] = requests.utils.get_environ_proxies(key + "/")
-        return proxies
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False
-            session.verify = self._verify
-            # One session per upload thread, so one kept-alive connection each is enough.
-            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._local.session = session
-        return session
 
     def pace_of(self, account: str) -> Pace:
         """The pace of requests to an account (its `Amazon-Ads-AccountId`)."""
@@ -131,55 +95,64 @@ class HttpTransport:
         return {account: pace.rate for account, pace in self._paces.items() if pace.limited}
 
     def send(self, request: OutgoingRequest) -> Response:
-        """Send at the account's pace; a 429 waits its turn again (as long as the account makes
-        progress); retry 5xx, timeouts and connection errors up to max_retries; refresh the
-        token once on 401."""
+        """Send at the account's pace until an answer is final (`answers.Meaning`): a 429 waits
+        its turn again (as long as the account makes progress), 5xx, timeouts and connection
+        errors are retried up to max_retries, a 401 refreshes the token; a set-up answer
+        raises SetupError."""
         account = request.headers.get("Amazon-Ads-AccountId", "")
         pace = self.pace_of(account)
         retries = 0
-        refreshed = False
         token = self._tokens.current()
         while True:
             ticket = pace.take(self._stopping.wait)
             if ticket is None or self._stopping.is_set():
-                raise DeliveryError("stopped before the request was acknowledged")
+                raise DeliveryError(STOPPED)
             headers = dict(request.headers)
             headers["Authorization"] = f"Bearer {token}"
             self._counters.count_request()
+            answer: requests.Response | None = None
+            delay: float | None = None
             try:
-                answer = self._session().request(
+                answer = self._sessions.request(
                     request.method,
                     request.url,
                     data=request.body,
                     headers=headers,
                     timeout=self._timeout,
-                    proxies=self._proxies_for(request.url),
                 )
+            except requests.Timeout:
+                status, problem = TIMED_OUT, "timeout"
             except requests.RequestException as exc:
-                pace.failed(ticket)
-                problem, delay = type(exc).__name__, None
+                status, problem = CONNECTION_FAILED, type(exc).__name__
             else:
-                status = answer.status_code
-                if status == THROTTLED:
-                    self._throttled(request, account, pace, ticket, _retry_after(answer))
-                    token = self._tokens.current()
-                    continue
+                status, problem = answer.status_code, f"HTTP {answer.status_code}"
+            if answer is None:
+                pace.failed(ticket)
+                if self._stopping.is_set():  # the stop cut the connection
+                    raise DeliveryError(STOPPED)
+            found = meaning(request.call, status, items=request.item_count)
+            if found is Meaning.SLOW_DOWN:
+                assert answer is not None
+                self._throttled(request, account, pace, ticket, _retry_after(answer))
+                token = self._tokens.current()
+                continue
+            if answer is not None:
                 pace.answered(ticket)
-                if status == 401:  # noqa: PLR2004
-                    if refreshed:
-                        raise DeliveryError(
-                            f"{request.method} {_path(request.url)} answered 401 again right "
-                            "after a token refresh; check the app's access to this advertiser"
-                        )
-                    refreshed = True
-                    token = self._tokens.refresh_after_401(token)
-                    continue
-                # Only a 401 *right after* a refresh is fatal; a later one (the token expired
-                # again during a long backoff) gets its own refresh.
-                refreshed = False
-                if status not in RETRIED_STATUSES:
-                    return Response(status, read_json(answer))
-                problem, delay = f"HTTP {status}", _retry_after(answer)
+                delay = _retry_after(answer)
+            if found is Meaning.REFRESH_TOKEN:
+                fresh = self._tokens.refused(token)
+                if fresh is None:
+                    raise SetupError(fresh_token_refused_line(request.method, _path(request.url)))
+                token = fresh
+                continue
+            if proves_token(request.call, status):
+                self._tokens.proven(token)
+            if found is Meaning.SET_UP:
+                assert answer is not None
+                raise SetupError(set_up_line(request.call, status, read_json(answer), account))
+            if found is not Meaning.RETRY:
+                assert answer is not None
+                return Response(status, read_json(answer))
             retries += 1
             if retries > self._max_retries:
                 raise DeliveryError(
@@ -194,7 +167,7 @@ class HttpTransport:
                 request.method, _path(request.url), problem, retries, self._max_retries, delay,
             )  # fmt: skip
             if self._stopping.wait(delay):
-                raise DeliveryError("stopped before the request was acknowledged")
+                raise DeliveryError(STOPPED)
             token = self._tokens.current()
 
     def _throttled(

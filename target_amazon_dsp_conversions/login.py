@@ -22,8 +22,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from target_amazon_dsp_conversions.answers import Meaning, meaning
 from target_amazon_dsp_conversions.errors import SettingError, UserError
-from target_amazon_dsp_conversions.http_client import read_json
+from target_amazon_dsp_conversions.http_session import read_json
+from target_amazon_dsp_conversions.http_types import Call
 from target_amazon_dsp_conversions.startup_checks import checked_settings
 
 SCOPE = "advertising::campaign_management"
@@ -222,9 +224,14 @@ def exchange_code(
     body = read_json(response)
     if not isinstance(body, dict):
         body = {}
-    if response.status_code == 200 and isinstance(body.get("refresh_token"), str):  # noqa: PLR2004
+    found = meaning(Call.TOKEN, response.status_code)
+    if found is Meaning.DONE and isinstance(body.get("refresh_token"), str):
         return str(body["refresh_token"])
     error = str(body.get("error") or f"HTTP {response.status_code}")
+    if found is Meaning.RETRY:  # the code may be spent: a new sign-in is the safe retry
+        raise UserError(
+            f"Login with Amazon could not exchange the code now ({error}); run login again"
+        )
     if error == "invalid_grant":
         raise UserError(
             "Login with Amazon refused the authorization code (invalid_grant): it expired, "

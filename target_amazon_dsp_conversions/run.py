@@ -26,9 +26,10 @@ from target_amazon_dsp_conversions.converter import (
     Stream,
 )
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
-from target_amazon_dsp_conversions.errors import Problem, Rejected, UserError
+from target_amazon_dsp_conversions.errors import Problem, Rejected, SetupError, UserError
 from target_amazon_dsp_conversions.files import OutputError, OutputFile, check_distinct
 from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport
+from target_amazon_dsp_conversions.http_session import Sessions
 from target_amazon_dsp_conversions.journal import Journal
 from target_amazon_dsp_conversions.ledger import StateLedger
 from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, record_of_line
@@ -42,6 +43,9 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 BATCH_WAIT_SECONDS = 2.0
 # Resolved event kinds remembered (a handful per run; bounded for odd inputs).
 _MAX_RESOLVED_KINDS = 4096
+# After a stop signal, requests in flight have this long to be answered before their
+# connections are cut (their records stay undelivered: the next run sends them).
+STOP_GRACE_SECONDS = 2.0
 
 
 class Run(Outcomes):
@@ -61,6 +65,7 @@ class Run(Outcomes):
         self.converter = converter or Converter(settings.conversion())
         self.stats = RunStats()
         self.stopping = threading.Event()
+        self.sessions = Sessions()
         self._dry_run_file: DryRunTransport | None = None
         self._http: HttpTransport | None = None
         self.journal: Journal | None = None
@@ -72,7 +77,10 @@ class Run(Outcomes):
             transport = self._dry_run_file
         else:
             tokens = AccessTokens.for_settings(
-                settings, max_retries=settings.max_retries, wait=self.stopping.wait
+                settings,
+                max_retries=settings.max_retries,
+                stopping=self.stopping,
+                sessions=self.sessions,
             )
             transport = self._http = HttpTransport(
                 tokens=tokens,
@@ -81,6 +89,7 @@ class Run(Outcomes):
                 max_retries=settings.max_retries,
                 throttle_timeout=settings.throttle_timeout,
                 stopping=self.stopping,
+                sessions=self.sessions,
             )
         self._kinds = self.api.kind_resolver(settings, None if settings.dry_run else transport)
         self._resolved: dict[EventKind, ResolvedKind | tuple[Problem, ...]] = {}
@@ -115,6 +124,10 @@ class Run(Outcomes):
         refused: list[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]] = []
         for line, result in zip(lines, results, strict=True):
             if type(result) is Refused:
+                if _no_advertiser(result.problems):
+                    failure = SetupError(_NO_ADVERTISER.format(stream=result.stream))
+                    self._none_delivered(results, str(failure))
+                    raise failure
                 refused.append(
                     (result.stream, line, result.problems, result.key_properties, result.dedupe_id)
                 )
@@ -162,6 +175,17 @@ class Run(Outcomes):
         """A STATE from the tap: emitted once everything before it is settled."""
         self.ledger.add_state(state)
 
+    def stop(self, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop sending (a signal, a failure): nothing new goes out, waits end at once, and
+        requests still in flight after `grace` seconds are cut off unanswered."""
+        self.stopping.set()
+        if grace <= 0:
+            self.sessions.cut_all()
+        else:
+            timer = threading.Timer(grace, self.sessions.cut_all)
+            timer.daemon = True
+            timer.start()
+
     def finish(self) -> None:
         """End of input: send what is left, wait for every answer, emit the last STATE."""
         self.delivery.flush()
@@ -192,7 +216,7 @@ class Run(Outcomes):
             self.delivery.flush()
             self.delivery.wait()
         else:
-            self.stopping.set()
+            self.stop()
             self.delivery.wait()
             if self.delivery.failure is not None:
                 reason = str(self.delivery.failure)
@@ -392,3 +416,16 @@ class Run(Outcomes):
                 shown,
                 ", ..." if self.stats.records_undelivered > 10 else "",  # noqa: PLR2004
             )
+
+
+_NO_ADVERTISER = (
+    "a record of stream '{stream}' names no advertiser and the advertiser_id setting is not "
+    "set: set advertiser_id (the advertiser of records without one), or map advertiserId to "
+    "the column that holds it"
+)
+
+
+def _no_advertiser(problems: Sequence[Problem]) -> bool:
+    """The record has no advertiser, nor do `defaults` or `advertiser_id`: the set-up's fault
+    (the advertiser is what all records of a request share), not the record's."""
+    return any(p.code == "MISSING_FIELD" and p.field == "advertiserId" for p in problems)

@@ -19,7 +19,7 @@ from target_amazon_dsp_conversions.config_sources import environment_config
 from target_amazon_dsp_conversions.converter import Converter, Result, StreamSpec
 from target_amazon_dsp_conversions.errors import DeliveryError, InputError, SignInError, UserError
 from target_amazon_dsp_conversions.reader import SafeSingerReader
-from target_amazon_dsp_conversions.run import Run
+from target_amazon_dsp_conversions.run import STOP_GRACE_SECONDS, Run
 from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA
 from target_amazon_dsp_conversions.sinks import ConversionSink
@@ -194,7 +194,7 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
             return Terminated(self.stop_signal, undelivered)
         if undelivered and isinstance(error, (DeliveryError, SignInError)):
             # The one line the user sees says what the failure cost and what to do.
-            return type(error)(f"{error}; {_not_delivered(undelivered)}")
+            return UserError(f"{error}; {_not_delivered(undelivered)}")
         return error
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
@@ -202,12 +202,14 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
 
         Raising here at any bytecode could drop a batch between the batcher and the pool, so
         the stop is only raised at once while the main thread is blocked reading input;
-        otherwise the reader raises it before the next line. Retry waits end at once.
+        otherwise the reader raises it before the next line. Nothing new is sent, retry waits
+        end at once, and requests still in flight are cut off after a grace of a few seconds
+        (`Run.stop`), at once on a second signal.
         """
-        if self.stop_signal is None:
-            self.stop_signal = signum
-            # Event.set takes a lock the interrupted main thread may hold: set it elsewhere.
-            _thread.start_new_thread(self.run.stopping.set, ())
+        grace = STOP_GRACE_SECONDS if self.stop_signal is None else 0.0
+        self.stop_signal = self.stop_signal or signum
+        # Event.set takes a lock the interrupted main thread may hold: stop from elsewhere.
+        _thread.start_new_thread(self.run.stop, (), {"grace": grace})
         reader = self.message_reader
         if isinstance(reader, SafeSingerReader) and reader.waiting_for_input:
             raise Terminated(signum)

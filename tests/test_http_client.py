@@ -9,10 +9,10 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from target_amazon_dsp_conversions.apis.base import OutgoingRequest
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.errors import DeliveryError
 from target_amazon_dsp_conversions.http_client import HttpTransport, _retry_after
+from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest
 from target_amazon_dsp_conversions.report import RunStats
 from tests.emulator import AmazonAdsEmulator
 
@@ -39,20 +39,26 @@ def test_retry_after_as_an_http_date() -> None:
     assert wait is not None and 25 < wait <= 30
 
 
-def transport(emulator: AmazonAdsEmulator, stopping: threading.Event, stats: RunStats,
-              max_retries: int = 3) -> HttpTransport:  # fmt: skip
-    tokens = AccessTokens(
+def access_tokens(
+    emulator: AmazonAdsEmulator, stopping: threading.Event, timeout: float = 5
+) -> AccessTokens:
+    """Tokens from the emulator's token endpoint with its default credentials."""
+    return AccessTokens(
         token_url=emulator.token_url,
         client_id=emulator.client_id,
         client_secret=emulator.client_secret,
         refresh_token="Atzr|test-refresh-token",
-        timeout=5,
+        timeout=timeout,
         max_retries=1,
-        wait=stopping.wait,
-    )
-    return HttpTransport(
-        tokens=tokens, counters=stats, timeout=5, max_retries=max_retries, throttle_timeout=300,
         stopping=stopping,
+    )
+
+
+def transport(emulator: AmazonAdsEmulator, stopping: threading.Event, stats: RunStats,
+              max_retries: int = 3) -> HttpTransport:  # fmt: skip
+    return HttpTransport(
+        tokens=access_tokens(emulator, stopping), counters=stats, timeout=5,
+        max_retries=max_retries, throttle_timeout=300, stopping=stopping,
     )  # fmt: skip
 
 
@@ -62,6 +68,7 @@ def profiles(emulator: AmazonAdsEmulator) -> OutgoingRequest:
         emulator.url + "/v2/profiles",
         {"Amazon-Advertising-API-ClientId": emulator.client_id},
         b"",
+        call=Call.PROFILES,
     )  # fmt: skip
 
 

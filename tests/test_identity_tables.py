@@ -50,9 +50,7 @@ def test_match_key_types_are_the_events_schema_enum() -> None:
 
 
 def test_dsp_types_are_the_dsp_schema_enum() -> None:
-    assert SUPPORTED_TYPES["dsp"] == _enum(
-        "dsp-conversions-api.json", "ConversionMatchKeyTypeV1"
-    )
+    assert SUPPORTED_TYPES["dsp"] == _enum("dsp-conversions-api.json", "ConversionMatchKeyTypeV1")
 
 
 def test_raw_types() -> None:

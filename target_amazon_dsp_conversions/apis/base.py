@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from target_amazon_dsp_conversions.amazon_fields import ApiRules
 from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import Problem
+from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest, Response, Transport
 
 # Events that may share a request: (advertiser ID, source).
 BatchKey = tuple[str, str]
@@ -34,33 +34,6 @@ class ApiSettings(Protocol):
     def create_missing_definitions(self) -> bool: ...
     def endpoint(self) -> Endpoint:
         """Where requests go and whose app sends them."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingRequest:
-    """One HTTP request, complete but for the Authorization header (added at send time)."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-    item_count: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """What the target needs of an answer: its status and its JSON body (None if it has none)."""
-
-    status: int
-    body: Any
-
-
-class Transport(Protocol):
-    """Sends one request; returns the final answer or raises DeliveryError."""
-
-    def send(self, request: OutgoingRequest) -> Response:
-        """Send with whatever retries the transport does."""
         ...
 
 
@@ -113,16 +86,11 @@ ItemResults = list[list[Problem] | None]
 
 
 class CheckCalls(Protocol):
-    """One-shot API calls for the `check` command: each answer comes back as it is."""
-
-    def call(
-        self, method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes = b""
-    ) -> tuple[int, Any]:
-        """The status and JSON body (None if none) of one call."""
-        ...
+    """One-shot API calls for the `check` command: each answer comes back as it is (after a
+    token refresh a 401 asks for), for `answers.meaning` to say what it means."""
 
     def send(self, request: OutgoingRequest) -> Response:
-        """`call` for a request built elsewhere."""
+        """Amazon's answer to one request."""
         ...
 
 
@@ -269,9 +237,9 @@ def http_problem(status: int, code: str | None, message: str | None) -> Problem:
     return Problem(f"HTTP_{status}", text[:1000], None)
 
 
-def json_request(url: str, headers: dict[str, str], body: Any) -> OutgoingRequest:
+def json_request(url: str, headers: dict[str, str], body: Any, call: Call) -> OutgoingRequest:
     """A POST of a JSON body (definition calls, the connection check)."""
-    return OutgoingRequest("POST", url, headers, json.dumps(body).encode())
+    return OutgoingRequest("POST", url, headers, json.dumps(body).encode(), call=call)
 
 
 def answer_message(body: Any) -> str:

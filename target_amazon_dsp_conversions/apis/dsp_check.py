@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from target_amazon_dsp_conversions.answers import Meaning, meaning, set_up_line
 from target_amazon_dsp_conversions.apis.base import (
     AccountCheck,
     ApiSettings,
@@ -25,6 +26,7 @@ from target_amazon_dsp_conversions.apis.dsp_definitions import (
     DefinitionsUnavailableError,
 )
 from target_amazon_dsp_conversions.endpoints import Endpoint
+from target_amazon_dsp_conversions.http_types import Call
 
 # The probe event is sent under a definition ID no advertiser has and marked limited data use,
 # so Amazon refuses (or does not process) it; only the permission check on the call matters.
@@ -58,13 +60,15 @@ def _check_definitions(
     try:
         found = definitions.list_all(advertiser)
     except DefinitionsUnavailableError as exc:
-        if exc.status == 403:  # noqa: PLR2004
+        if exc.status == 403:  # noqa: PLR2004 - said as the permissions to ask for
             report.problem(
                 f"no access to the conversion definitions of advertiser {advertiser} (HTTP 403 "
                 f"{answer_message(exc.body)}): the user who signed in needs Events Manager "
                 "permission (event_manager_view to list, event_manager_edit to upload) on this "
                 "advertiser"
             )
+        elif meaning(Call.DEFINITIONS_LIST, exc.status) is Meaning.SET_UP:
+            report.problem(set_up_line(Call.DEFINITIONS_LIST, exc.status, exc.body, advertiser))
         else:
             report.problem(
                 f"listing conversion definitions of advertiser {advertiser}: HTTP {exc.status} "
@@ -139,8 +143,9 @@ def _probe_upload(
     request = build_upload(
         (settings.advertiser_id, settings.source), [json.dumps(event).encode()], settings.endpoint()
     )
-    status, body = calls.call(request.method, request.url, request.headers, request.body)
-    if status == 207:  # noqa: PLR2004
+    answer = calls.send(request)
+    status, body, found = answer.status, answer.body, meaning(Call.UPLOAD, answer.status)
+    if found is Meaning.READ_ITEMS:
         refused = isinstance(body, dict) and bool(body.get("error"))
         report.line(
             "event_manager_edit: OK (Amazon took the upload call; "
@@ -150,11 +155,13 @@ def _probe_upload(
                 else "the probe event is marked LIMITED_DATA_USE, so Amazon does not process it)"
             )
         )
-    elif status == 403:  # noqa: PLR2004
+    elif status == 403:  # noqa: PLR2004 - said as the permission to ask for
         report.problem(
             f"the user who signed in cannot upload conversions for advertiser "
             f"{settings.advertiser_id} (HTTP 403 {answer_message(body)}): ask an admin of the "
             "advertiser to grant Events Manager 'View and Edit' (event_manager_edit)"
         )
+    elif found is Meaning.SET_UP:
+        report.problem(set_up_line(Call.UPLOAD, status, body, settings.advertiser_id))
     else:
         report.problem(f"upload probe answered HTTP {status} {answer_message(body)}".rstrip())

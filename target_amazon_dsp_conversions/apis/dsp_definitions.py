@@ -12,14 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from target_amazon_dsp_conversions.amazon_fields import DSP_DEFINITION_MEDIA_TYPE
-from target_amazon_dsp_conversions.apis.base import (
-    DefinitionQuery,
-    Endpoint,
-    OutgoingRequest,
-    Response,
-    json_request,
-)
-from target_amazon_dsp_conversions.errors import DeliveryError, reject
+from target_amazon_dsp_conversions.answers import Meaning, amazon_says, meaning
+from target_amazon_dsp_conversions.apis.base import DefinitionQuery, Endpoint, json_request
+from target_amazon_dsp_conversions.errors import DeliveryError, SetupError, reject
+from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest, Response
 
 logger = logging.getLogger("target-amazon-dsp-conversions.definitions")
 
@@ -35,17 +31,14 @@ class Definition(NamedTuple):
 
 
 class DefinitionsUnavailableError(DeliveryError):
-    """Amazon answered a definitions call with an error status."""
+    """A definitions call answered with a status that is no result (`check` diagnoses it; the
+    run's transport has already stopped on the ones that mean a set-up problem)."""
 
-    def __init__(self, advertiser: str, answer: Response) -> None:
-        """Say which advertiser and what Amazon answered."""
-        self.status = answer.status
-        self.body = answer.body
-        message = answer.body.get("message") if isinstance(answer.body, dict) else None
-        super().__init__(
-            f"conversion definitions of advertiser {advertiser}: HTTP {answer.status} "
-            f"{message or ''}".rstrip()
-        )
+    def __init__(self, message: str, *, status: int = 0, body: Any = None) -> None:
+        """The one line to show; what Amazon answered."""
+        super().__init__(message)
+        self.status = status
+        self.body = body
 
 
 def dsp_headers(endpoint: Endpoint, advertiser: str, media_type: str) -> dict[str, str]:
@@ -75,23 +68,31 @@ class DefinitionCalls:
         found: list[dict[str, Any]] = []
         page: dict[str, Any] = {"maxResults": PAGE_SIZE}
         while True:
-            answer = self._call("/list", page, advertiser)
+            answer = self._call(Call.DEFINITIONS_LIST, page, advertiser)
             body = answer.body if isinstance(answer.body, dict) else {}
             found.extend(d for d in body.get("conversionDefinitions") or [] if isinstance(d, dict))
             if not body.get("nextToken"):
                 return found
             page = {"maxResults": PAGE_SIZE, "nextToken": body["nextToken"]}
 
-    def create(self, definition: dict[str, Any], advertiser: str) -> Any:
-        """Create one definition; Amazon's answer body."""
-        return self._call("", [definition], advertiser).body
+    def create(self, definition: dict[str, Any], advertiser: str) -> Response:
+        """Create one definition; Amazon's answer, to be read per item unless it refuses the
+        definition's content (`Meaning.REJECT`)."""
+        return self._call(Call.DEFINITIONS_CREATE, [definition], advertiser)
 
-    def _call(self, suffix: str, body: Any, advertiser: str) -> Response:
+    def _call(self, call: Call, body: Any, advertiser: str) -> Response:
         headers = dsp_headers(self._endpoint, advertiser, DSP_DEFINITION_MEDIA_TYPE)
+        suffix = "/list" if call is Call.DEFINITIONS_LIST else ""
         url = f"{self._endpoint.api_url}/accounts/{advertiser}/dsp/conversionDefinitions{suffix}"
-        answer = self._send(json_request(url, headers, body))
-        if answer.status >= 300:  # noqa: PLR2004
-            raise DefinitionsUnavailableError(advertiser, answer)
+        answer = self._send(json_request(url, headers, body, call))
+        if meaning(call, answer.status) not in (Meaning.DONE, Meaning.READ_ITEMS, Meaning.REJECT):
+            says = amazon_says(answer.body)
+            raise DefinitionsUnavailableError(
+                f"conversion definitions of advertiser {advertiser}: HTTP {answer.status}"
+                + (f" {says}" if says else ""),
+                status=answer.status,
+                body=answer.body,
+            )
         return answer
 
 
@@ -116,11 +117,14 @@ class DefinitionResolver:
     def lookup(self, query: DefinitionQuery) -> Definition:
         """The definition events matching `query` go under; raises Rejected when there is none
         to use (or the one named takes another source)."""
-        definition_id = query.definition_id or self._from_settings(query)
+        setting = None if query.definition_id else self._from_settings(query)
+        definition_id = query.definition_id or (setting[1] if setting else None)
         if definition_id is not None:
             known = self._find_by_id(query.advertiser_id, definition_id)
             if known is None:
                 return Definition(definition_id, query.conversion_type)
+            if known is _NOT_LISTED:
+                _not_listed(query, definition_id, setting[0] if setting else None)
             _check_source(query, known)
             return Definition(definition_id, query.conversion_type or known.get("conversionType"))
         if self._calls is None:
@@ -153,7 +157,8 @@ class DefinitionResolver:
             query.conversion_type or match.get("conversionType"),
         )
 
-    def _from_settings(self, query: DefinitionQuery) -> str | None:
+    def _from_settings(self, query: DefinitionQuery) -> tuple[str, str] | None:
+        """(the key of conversion_definitions, the ID it gives), or None."""
         keys = [query.name]
         if query.type_as_given:
             keys.append(query.type_as_given)
@@ -162,13 +167,17 @@ class DefinitionResolver:
         for key in keys:
             value = self._configured.get(key)
             if isinstance(value, str):
-                return value
+                return key, value
             if isinstance(value, Mapping) and query.advertiser_id in value:
-                return str(value[query.advertiser_id])
+                return key, str(value[query.advertiser_id])
         return None
 
-    def _find_by_id(self, advertiser: str, definition_id: str) -> dict[str, Any] | None:
+    def _find_by_id(self, advertiser: str, definition_id: str) -> Mapping[str, Any] | None:
+        """The listed definition with this ID, _NOT_LISTED when the list lacks it, None when
+        the definitions could not be listed (nothing to check against)."""
         if self._calls is None:
+            return None
+        if self._listed.get(advertiser) is _UNLISTABLE:
             return None
         try:
             definitions = self._definitions(advertiser)
@@ -177,14 +186,14 @@ class DefinitionResolver:
             if advertiser not in self._warned:
                 self._warned.add(advertiser)
                 logger.warning("Cannot list conversion definitions (%s); source not checked", exc)
-            self._listed[advertiser] = []
+            self._listed[advertiser] = _UNLISTABLE
             return None
         matches = (d for d in definitions if d.get("conversionDefinitionId") == definition_id)
-        return next(matches, None)
+        return next(matches, _NOT_LISTED)
 
     def _definitions(self, advertiser: str) -> list[dict[str, Any]]:
         listed = self._listed.get(advertiser)
-        if listed is None:
+        if listed is None or listed is _UNLISTABLE:  # unlistable: the answer says why
             assert self._calls is not None
             listed = self._listed[advertiser] = self._calls.list_all(advertiser)
             logger.info("Advertiser %s has %d conversion definitions", advertiser, len(listed))
@@ -192,6 +201,8 @@ class DefinitionResolver:
 
     def _create(self, query: DefinitionQuery) -> dict[str, Any]:
         if not self._create_missing:
+            # The name is the record's own (its eventName or type): data, so a reject; an ID
+            # the settings give that the advertiser lacks is a set-up problem (`_not_listed`).
             raise reject(
                 "DEFINITION_NOT_FOUND",
                 f"advertiser {query.advertiser_id} has no {query.source} conversion "
@@ -214,8 +225,12 @@ class DefinitionResolver:
             "value": 0,
         }
         assert self._calls is not None
-        answer = self._calls.create(definition, query.advertiser_id)
+        created = self._calls.create(definition, query.advertiser_id)
+        answer = created.body
         success = answer.get("success") if isinstance(answer, dict) else None
+        if meaning(Call.DEFINITIONS_CREATE, created.status) is Meaning.REJECT:
+            success = None  # Amazon refused the definition the records' name and type make
+            answer = {"error": [{"message": f"HTTP {created.status} {amazon_says(answer)}"}]}
         if not success or not success[0].get("conversionDefinitionId"):
             errors = answer.get("error") if isinstance(answer, dict) else None
             message = (errors or [{}])[0].get("message", "no ID returned")
@@ -225,12 +240,36 @@ class DefinitionResolver:
                 "name",
             )
         definition["conversionDefinitionId"] = success[0]["conversionDefinitionId"]
-        self._listed.setdefault(query.advertiser_id, []).append(definition)
+        listed = self._listed.get(query.advertiser_id)
+        if listed is not None and listed is not _UNLISTABLE:
+            listed.append(definition)
         logger.info(
             "Created conversion definition %s for %r (advertiser %s)",
             definition["conversionDefinitionId"], query.name, query.advertiser_id,
         )  # fmt: skip
         return definition
+
+
+# What `_find_by_id` and `_listed` hold besides definitions.
+_NOT_LISTED: Mapping[str, Any] = {}
+_UNLISTABLE: list[dict[str, Any]] = []
+
+
+def _not_listed(query: DefinitionQuery, definition_id: str, setting_key: str | None) -> None:
+    """An ID the advertiser's definitions lack: a set-up problem when the settings give it
+    (every record of the kind is sent under it), the record's fault when the record does."""
+    if setting_key is not None:
+        raise SetupError(
+            f"conversion_definitions.{setting_key}: {definition_id} is not a conversion "
+            f"definition of advertiser {query.advertiser_id}; use one of its IDs "
+            "(target-amazon-dsp-conversions-auth check lists them)"
+        )
+    raise reject(
+        "DEFINITION_NOT_FOUND",
+        f"conversionDefinitionId {definition_id[:64]!r} is not a conversion definition of "
+        f"advertiser {query.advertiser_id}",
+        "conversionDefinitionId",
+    )
 
 
 def _check_source(query: DefinitionQuery, definition: Mapping[str, Any]) -> None:

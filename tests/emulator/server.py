@@ -122,6 +122,8 @@ class Faults:
     max_body_bytes: int | None = None
     fail_first_n: int = 0
     fail_status: int = 503
+    # Kinds of call (see `call_kind`) whose every request hangs for `hang_seconds`, then 504.
+    hang_calls: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -320,6 +322,10 @@ class AmazonAdsEmulator:
         self._rejected: list[dict[str, Any]] = []
         self._api_count = 0
         self._definition_seq = 0
+        self._scripts: dict[str, collections.deque[int | str]] = {}
+        # Requests per kind of call as they arrive (`requests` records them once answered).
+        self._arrivals: collections.Counter[str] = collections.Counter()
+        self._arrived = threading.Condition(self._lock)
         if with_defaults:
             self._add_defaults()
 
@@ -540,7 +546,67 @@ class AmazonAdsEmulator:
             },
         )
 
+    def script(self, call: str, *answers: int | str) -> None:
+        """The next answers to requests of a kind of call (`call_kind`), before any other
+        fault: a status (2xx: the normal answer under that status; else an error body in the
+        call's shape), "drop" (the connection is lost) or "hang" (`hang_seconds`, then 504)."""
+        with self._lock:
+            self._scripts.setdefault(call, collections.deque()).extend(answers)
+
     # ------------------------------------------------------------------ dispatch
+    @staticmethod
+    def call_kind(method: str, path: str) -> str | None:
+        """The kind of call a request is, in the target's words: "upload", "definitions
+        list", "definitions create", "token" or "profiles" (None: another route)."""
+        if path == "/auth/o2/token":
+            return "token"
+        if path == "/v2/profiles":
+            return "profiles"
+        if path == "/adsApi/v1/create/events":
+            return "upload"
+        match = _DSP_PATH.match(path) if method == "POST" else None
+        if match is None:
+            return None
+        return {"/eventData": "upload", "/list": "definitions list"}.get(
+            match.group(2) or "", "definitions create"
+        )
+
+    def arrivals(self, call: str) -> int:
+        """Requests of a kind of call received so far, answered or not (a hung one too)."""
+        with self._lock:
+            return self._arrivals[call]
+
+    def wait_for_arrivals(self, call: str, count: int, timeout: float = 60) -> None:
+        """Block until `count` requests of a kind of call have arrived."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self._arrivals[call] >= count, timeout):
+                raise AssertionError(f"{count} {call} requests did not arrive in {timeout} s")
+
+    def _scripted(self, req: _Incoming) -> int | str | None:
+        kind = self.call_kind(req.method, req.path)
+        with self._arrived:
+            self._arrivals[kind or "other"] += 1
+            self._arrived.notify_all()
+        if kind in self.faults.hang_calls:
+            return "hang"
+        with self._lock:
+            queue = self._scripts.get(kind or "")
+            return queue.popleft() if queue else None
+
+    def _scripted_error(self, req: _Incoming, answer: int | str) -> _Response:
+        """An error answer a script asked for, in the shape of the call's own errors."""
+        if answer == "drop":
+            return _Response(0, drop=True)
+        if answer == "hang":
+            self._sleep(self.faults.hang_seconds)
+            answer = 504
+        status = int(answer)
+        if req.path == "/auth/o2/token":
+            error = {401: "invalid_client", 400: "invalid_request"}.get(status, "server_error")
+            return _json_response(status, {"error": error, "error_description": "scripted"})
+        api = "dsp" if _DSP_PATH.match(req.path) else self._api_kind(req) or "profiles"
+        return self._error(api, status, f"scripted HTTP {status}")
+
     def _sleep(self, seconds: float) -> None:
         # Interruptible so stop() is not held up by a hanging handler.
         if seconds > 0:
@@ -549,7 +615,10 @@ class AmazonAdsEmulator:
     def _handle(self, req: _Incoming) -> _Response:
         body = self._parse_body(req)
         path = req.path
-        if path == "/auth/o2/token" and req.method == "POST":
+        scripted = self._scripted(req)
+        if scripted is not None and not (isinstance(scripted, int) and 200 <= scripted < 300):
+            response = self._scripted_error(req, scripted)
+        elif path == "/auth/o2/token" and req.method == "POST":
             response = self._token(req, body)
         elif path == "/ap/oa" and req.method == "GET":
             response = self._authorize(req)
@@ -564,6 +633,8 @@ class AmazonAdsEmulator:
                 if api
                 else _json_response(404, {"code": "NOT_FOUND", "message": f"No route {path}"})
             )
+        if isinstance(scripted, int) and 200 <= scripted < 300:
+            response.status = scripted  # the normal answer, under the scripted status
         with self._lock:
             self._requests.append(
                 RecordedRequest(

@@ -1,0 +1,139 @@
+"""requests sessions for every HTTP call of a run (uploads, definition calls, the token call):
+one per thread, the environment read once, and every connection cut at once when the run
+stops, so a hung request never holds a stop up for its whole timeout."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import weakref
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+
+def read_json(answer: requests.Response) -> Any:
+    """The answer's JSON body; None when it has none or it is not JSON."""
+    if not answer.content:
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        return None
+
+
+class Sessions:
+    """The HTTP sessions of one run (or one `check`)."""
+
+    def __init__(self) -> None:
+        """No connection yet; each thread opens its own."""
+        self._local = threading.local()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.cut = False
+        # requests reads the environment (proxies, netrc, CA bundle) on every request when
+        # trust_env is on, which costs more CPU than the request itself; it is read here once,
+        # with requests' own rules, and the sessions do not look again.
+        self._verify: bool | str = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._pools = _cuttable_pools(self._opened)
+
+    def request(
+        self, method: str, url: str, *, data: Any, headers: dict[str, str], timeout: float
+    ) -> requests.Response:
+        """One request on this thread's session; raises requests' errors as they are."""
+        if self.cut:
+            raise requests.ConnectionError("the run is stopping")
+        return self._session().request(
+            method, url, data=data, headers=headers, timeout=timeout, proxies=self._proxies_for(url)
+        )
+
+    def cut_all(self) -> None:
+        """Close every connection, in use or not: requests waiting for an answer fail at once
+        (a stop). Connections opened afterwards are closed as they open."""
+        with self._lock:
+            self.cut = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def _opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+            cut = self.cut
+        if cut:
+            _shut(sock)
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        # Per scheme and host, as no_proxy decides per host.
+        key = "/".join(url.split("/", 3)[:3])
+        proxies = self._proxies.get(key)
+        if proxies is None:
+            proxies = self._proxies[key] = requests.utils.get_environ_proxies(key + "/")
+        return proxies
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = self._verify
+            # One session per thread, so one kept-alive connection each is enough.
+            adapter = _CuttableAdapter(self._pools)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+
+class _CuttableAdapter(HTTPAdapter):
+    """requests' adapter with urllib3 pools whose connections report their sockets."""
+
+    def __init__(self, pools: dict[str, type[HTTPConnectionPool]]) -> None:
+        self._pools = pools
+        super().__init__(pool_connections=1, pool_maxsize=1)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager).__module__.startswith("urllib3.poolmanager"):  # not SOCKS
+            manager.pool_classes_by_scheme = self._pools
+        return manager
+
+
+def _cuttable_pools(opened: Any) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3's pool classes, with connections that call `opened(socket)` once connected."""
+
+    class Connection(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            opened(self.sock)
+
+    class SecureConnection(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            opened(self.sock)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class SecurePool(HTTPSConnectionPool):
+        ConnectionCls = SecureConnection
+
+    return {"http": Pool, "https": SecurePool}
+
+
+def _shut(sock: socket.socket) -> None:
+    # shutdown, not close: it wakes a thread blocked reading the socket; the owner closes it.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
