@@ -60,6 +60,9 @@ class Delivery:
         self._outcomes = outcomes
         self._batcher = Batcher(api.rules.max_events_per_request)
         self._lock = threading.Lock()  # guards the batcher: the ticker flushes too
+        # Held by the ticker from taking batches until they are in flight, so that `wait`
+        # never misses batches taken but not yet submitted (they would be lost to a closed pool).
+        self._ticker_handover = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="upload")
         self._in_flight: set[Future[None]] = set()
@@ -88,14 +91,15 @@ class Delivery:
         waiting for them)."""
         if self.failure is not None:
             return
-        with self._lock:
-            ready = self._batcher.take_all(opened_before=time.monotonic() - seconds)
-        self._submit_all(ready)
+        with self._ticker_handover:
+            with self._lock:
+                ready = self._batcher.take_all(opened_before=time.monotonic() - seconds)
+            self._submit_all(ready)
 
     def wait(self) -> None:
         """Block until every request in flight is answered."""
         while True:
-            with self._lock:
+            with self._ticker_handover, self._lock:
                 pending = list(self._in_flight)
             if not pending:
                 return
