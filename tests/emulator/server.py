@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -299,6 +299,8 @@ class AmazonAdsEmulator:
         self.refresh_tokens: set[str] = {"Atzr|test-refresh-token"}
         self.revoked_refresh_tokens: set[str] = set()
         self.token_ttl_seconds: float = 3600
+        # What access tokens expire by; a test moves it on instead of sleeping.
+        self.clock: Callable[[], float] = time.time
         self.faults = Faults()
         # Amazon's rate limit per account (off by default); see throttle.py.
         self.throttle = Throttle()
@@ -321,6 +323,8 @@ class AmazonAdsEmulator:
         self._accepted: list[dict[str, Any]] = []
         self._rejected: list[dict[str, Any]] = []
         self._api_count = 0
+        self._api_in_flight = 0
+        self.peak_api_in_flight = 0  # the most API requests handled at once
         self._definition_seq = 0
         self._scripts: dict[str, collections.deque[int | str]] = {}
         # Requests per kind of call as they arrive (`requests` records them once answered).
@@ -470,7 +474,7 @@ class AmazonAdsEmulator:
         token = "Atza|" + secrets.token_urlsafe(24)
         with self._lock:
             self._access_tokens[token] = _AccessToken(
-                refresh_token, time.time() + self.token_ttl_seconds
+                refresh_token, self.clock() + self.token_ttl_seconds
             )
         return token
 
@@ -629,7 +633,7 @@ class AmazonAdsEmulator:
         else:
             api = self._api_kind(req)
             response = (
-                self._api(req, body, api)
+                self._counted_api(req, body, api)
                 if api
                 else _json_response(404, {"code": "NOT_FOUND", "message": f"No route {path}"})
             )
@@ -798,6 +802,17 @@ class AmazonAdsEmulator:
         return _Response(302, b"", [("Location", location), ("Content-Type", "text/html")])
 
     # ------------------------------------------------------------------ API common
+    def _counted_api(self, req: _Incoming, body: Any, api: str) -> _Response:
+        """`_api`, counting the requests in flight."""
+        with self._lock:
+            self._api_in_flight += 1
+            self.peak_api_in_flight = max(self.peak_api_in_flight, self._api_in_flight)
+        try:
+            return self._api(req, body, api)
+        finally:
+            with self._lock:
+                self._api_in_flight -= 1
+
     def _api(self, req: _Incoming, body: Any, api: str) -> _Response:
         """Faults first (like a gateway would), then auth, then the operation."""
         faults = self.faults
@@ -859,7 +874,7 @@ class AmazonAdsEmulator:
             if token is None:
                 return "Invalid access token"
             token.uses += 1
-            if time.time() >= token.expires_at:
+            if self.clock() >= token.expires_at:
                 return "Access token has expired"
             limit = faults.token_expires_after_requests
             if limit is not None and token.uses > limit:
