@@ -49,11 +49,13 @@ def test_a_rerun_after_a_kill_sends_nothing_amazon_acknowledged(
     config = emulator.target_config(max_concurrent_requests=2, journal_path=str(journal))
 
     first = LiveRun(config, tmp_path / "first")
-    first.feed(tap(records, state_every=1000))
+    # Records up to 1500, a STATE at 1000 only, and the input stays open: the records after
+    # that STATE are acknowledged and journaled, and no STATE can cover them.
+    first.feed(tap(records[:1500], state_every=1000)[:-1], close=False)
     first.wait_for_state(at_least=1000)
     # Killed once acknowledgements after that STATE are in the journal, none covering them yet.
     deadline = time.monotonic() + 60
-    while not journaled(journal, config, ids[1000:]) and time.monotonic() < deadline:
+    while not journaled(journal, config, ids[1000:1500]) and time.monotonic() < deadline:
         time.sleep(0.02)
     first.process.send_signal(signal.SIGKILL)
     assert first.finish() == -signal.SIGKILL
