@@ -132,7 +132,7 @@ def test_retry_after_pauses_everyone_then_one_request_probes() -> None:
     other.join(0.3)
     assert released == []
     pace.answered(probe)
-    other.join(5)
+    other.join(60)  # generous: a busy machine may be slow to schedule it
     assert released and released[0] is not None and not released[0].probe
 
 
