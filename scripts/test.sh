@@ -22,9 +22,12 @@ log "ruff check"
 .venv/bin/ruff check . || failed+=(ruff)
 log "mypy"
 .venv/bin/mypy || failed+=(mypy)
-log "pytest"
+# In parallel, one worker per core by default (TEST_WORKERS=N to choose); a test file runs in one
+# worker, so its module fixtures (Meltano projects, built wheels) are made once.
+workers=${TEST_WORKERS:-auto}
+log "pytest ($workers workers)"
 status=0
-.venv/bin/python -m pytest -q "$@" || status=$?
+.venv/bin/python -m pytest -q -n "$workers" --dist loadfile "$@" || status=$?
 if [ "$status" = 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
     failed+=("pytest (no tests collected)")
