@@ -36,14 +36,17 @@ def test_a_throttled_run_paces_itself_and_delivers_everything_once(
 def test_retry_after_pauses_and_the_run_goes_on(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
-    emulator.throttle.configure(rate=5, burst=2, retry_after=1)
+    # Every third request meets a 429 with `Retry-After: 1`, however fast the machine.
+    emulator.faults.every_nth_429 = 3
+    emulator.faults.retry_after = "1"
     records = [seed_record(i) for i in range(800)]
     config = emulator.target_config(max_retries=0)  # 429s are paced, not retried
     run = run_target(config, singer_stream(records), tmp_path)
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(emulator.accepted_ids().values()) == [1] * 800
-    assert run.report["requests_throttled"] > 0
+    throttled = [r for r in emulator.requests if r.status == 429]
+    assert run.report["requests_throttled"] == len(throttled) >= 3
 
 
 def test_nothing_accepted_for_throttle_timeout_fails_in_one_line(
