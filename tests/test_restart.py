@@ -99,7 +99,7 @@ class LiveRun:
         writer.start()
         return writer
 
-    def wait_for_state(self, at_least: int, timeout: float = 60) -> Any:
+    def wait_for_state(self, at_least: int, timeout: float = 300) -> Any:
         """Block until a STATE covering `at_least` records comes out."""
         deadline = time.monotonic() + timeout
         while True:
@@ -109,8 +109,9 @@ class LiveRun:
             if position(state) >= at_least:
                 return state
 
-    def finish(self, timeout: float = 120) -> int:
-        """Wait for the exit; collect every STATE it wrote."""
+    def finish(self, timeout: float = 300) -> int:
+        """Wait for the exit; collect every STATE it wrote. (Generous timeouts: a machine
+        busy with other work may run the target many times slower than an idle one.)"""
         returncode = self.process.wait(timeout=timeout)
         while (state := self._lines.get(timeout=30)) is not None:
             self.states.append(state)
@@ -133,15 +134,17 @@ class LiveRun:
         return cli_error_lines(self.stderr)
 
 
-def settled_ledger(emulator: AmazonAdsEmulator) -> Counter[str | None]:
-    """The emulator's accepted IDs once requests still being handled have finished."""
-    previous = emulator.accepted_ids()
+def settled_ledger(emulator: AmazonAdsEmulator, quiet: float = 1.0) -> Counter[str | None]:
+    """The emulator's accepted IDs once the requests of a stopped target are all answered: none
+    in flight and none new for `quiet` seconds (a busy machine may be slow to hand one over)."""
+    seen, quiet_since = len(emulator.requests), time.monotonic()
     while True:
-        time.sleep(0.3)
-        current = emulator.accepted_ids()
-        if current == previous:
-            return current
-        previous = current
+        time.sleep(0.1)
+        count = len(emulator.requests)
+        if count != seen or emulator.api_in_flight:
+            seen, quiet_since = count, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet:
+            return emulator.accepted_ids()
 
 
 def assert_accounted(report: dict[str, Any]) -> None:

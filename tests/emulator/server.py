@@ -494,6 +494,12 @@ class AmazonAdsEmulator:
 
     # ------------------------------------------------------------------ ledger
     @property
+    def api_in_flight(self) -> int:
+        """API requests being handled right now (received, not yet answered)."""
+        with self._lock:
+            return self._api_in_flight
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received (faulted ones too), in arrival order."""
         with self._lock:
