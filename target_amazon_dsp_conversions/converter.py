@@ -15,11 +15,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
@@ -239,7 +239,7 @@ class Converter:
             record.pop(metadata, None)
         return self.convert(stream, record, now)
 
-    def convert_block(self, block: bytes) -> list[Result | None]:
+    def convert_block(self, block: bytes) -> BlockResults:
         """One result per line of a block of whole lines, all with the same clock reading.
 
         A line that fails is left to the reader (None), which meets the failure again and says
@@ -247,18 +247,111 @@ class Converter:
         lines = split_lines(block)
         if len(self._kinds) > _MAX_KINDS:
             self._kinds.clear()
-        results: list[Result | None] = []
+        results = BlockResults([], [], [], [])
+        # The columns filled directly: a method call per record would cost more than pickling.
+        outcome, dedupe_ids, bodies, purchase_fields = (
+            results.outcomes.append,
+            results.dedupe_ids.append,
+            results.bodies.append,
+            results.purchase_fields.append,
+        )
         now = datetime.now(timezone.utc)
-        for line in lines:
+        for number, line in enumerate(lines):
             try:
                 result = self.convert_line(line, now)
             except SchemaFollows:
-                results.extend([None] * (len(lines) - len(results)))
+                for _ in range(len(lines) - number):
+                    outcome(None), dedupe_ids(""), bodies(b""), purchase_fields(b"")
                 break
             except Exception:  # noqa: BLE001 - the reader meets it again and says it
                 result = None
-            results.append(result)
+            if type(result) is Converted:
+                outcome(result[0]), dedupe_ids(result[1])
+                bodies(result[2]), purchase_fields(result[3])
+            else:  # Refused or None
+                outcome(result), dedupe_ids(""), bodies(b""), purchase_fields(b"")  # type: ignore[arg-type]
         return results
+
+
+class BlockResults:
+    """The results of records read in a row (a block's lines), column by column: what a worker
+    process sends back, and what the main process settles.
+
+    Per line, `outcomes` holds the kind of its event (the line was converted), why it is refused
+    (`Refused`), or None (the reader handles the line itself); the other columns hold the event's
+    own fields ("" and b"" on other lines). Columns of text and bytes pickle and unpickle in C: a
+    typed value per record (a NamedTuple) costs a Python call per record on each side, more
+    than the pickling itself. `results[i]` gives a line's `Result` as `Converter.convert` does.
+    """
+
+    __slots__ = ("bodies", "dedupe_ids", "outcomes", "purchase_fields")
+
+    def __init__(
+        self,
+        outcomes: list[EventKind | Refused | None],
+        dedupe_ids: list[str],
+        bodies: list[bytes],
+        purchase_fields: list[bytes],
+    ) -> None:
+        """Columns of equal length, one row per line."""
+        self.outcomes = outcomes
+        self.dedupe_ids = dedupe_ids
+        self.bodies = bodies
+        self.purchase_fields = purchase_fields
+
+    @classmethod
+    def of(cls, results: Iterable[Result | None]) -> BlockResults:
+        """The columns of results given one by one."""
+        block = cls([], [], [], [])
+        for result in results:
+            if type(result) is Converted:
+                block.outcomes.append(result.kind)
+                block.dedupe_ids.append(result.dedupe_id)
+                block.bodies.append(result.body)
+                block.purchase_fields.append(result.purchase_fields)
+            else:
+                block.outcomes.append(result)  # type: ignore[arg-type] # Refused or None
+                block.dedupe_ids.append("")
+                block.bodies.append(b"")
+                block.purchase_fields.append(b"")
+        return block
+
+    def part(self, start: int, end: int) -> BlockResults:
+        """The rows from `start` to `end` (excluded)."""
+        return BlockResults(
+            self.outcomes[start:end],
+            self.dedupe_ids[start:end],
+            self.bodies[start:end],
+            self.purchase_fields[start:end],
+        )
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @overload
+    def __getitem__(self, index: int) -> Result | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Result | None]: ...
+    def __getitem__(self, index: int | slice) -> Result | list[Result | None] | None:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        outcome = self.outcomes[index]
+        if type(outcome) is EventKind:
+            return Converted(
+                outcome, self.dedupe_ids[index], self.bodies[index], self.purchase_fields[index]
+            )
+        return outcome  # type: ignore[return-value] # Refused or None
+
+    def __iter__(self) -> Iterator[Result | None]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BlockResults) and self.__reduce__()[1] == other.__reduce__()[1]
+
+    __hash__ = None  # type: ignore[assignment] # mutable
+
+    def __reduce__(self) -> tuple[type[BlockResults], tuple[Any, ...]]:
+        return BlockResults, (self.outcomes, self.dedupe_ids, self.bodies, self.purchase_fields)
 
 
 def dedupe_key_warning(

@@ -22,10 +22,15 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_amazon_dsp_conversions.converter import Converter, Result, StreamSpec, split_lines
+from target_amazon_dsp_conversions.converter import (
+    BlockResults,
+    Converter,
+    StreamSpec,
+    split_lines,
+)
 from target_amazon_dsp_conversions.errors import InputError, MissingKeyPropertiesInput
 from target_amazon_dsp_conversions.rejects import record_line
-from target_amazon_dsp_conversions.workers import BlockResults, WorkerPool
+from target_amazon_dsp_conversions.workers import WorkerPool
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 # json.loads with parse_float builds a new decoder per call; one decoder serves every line.
@@ -54,7 +59,7 @@ class InputHandler(Protocol):
     def start_worker_pool(self) -> WorkerPool | None:
         """Worker processes for this run, or None to convert every record here."""
 
-    def settle(self, lines: list[bytes], results: list[Result]) -> None:
+    def settle(self, lines: list[bytes], results: BlockResults) -> None:
         """Records read in a row and their results, in input order."""
 
     def check_stop(self) -> None:
@@ -198,19 +203,23 @@ class SafeSingerReader(SingerReader):
         so no STATE, among them), every other line handled on its own."""
         lines = split_lines(block)
         if results is None or self._stale_results:
-            results = [None] * len(lines)
+            for line in lines:
+                self._handle_line(line)
+            return
         assert self.handler is not None
+        outcomes = results.outcomes
         start = 0
         while start < len(lines):
-            if results[start] is None:
+            if outcomes[start] is None:
                 self._handle_line(lines[start])
                 start += 1
                 continue
             end = start + 1
-            while end < len(lines) and results[end] is not None:
+            while end < len(lines) and outcomes[end] is not None:
                 end += 1
             self.handler.check_stop()
-            self.handler.settle(lines[start:end], results[start:end])  # type: ignore[arg-type]
+            whole = start == 0 and end == len(lines)
+            self.handler.settle(lines[start:end], results if whole else results.part(start, end))
             self.line_number += end - start
             self._counts["RECORD"] += end - start
             start = end
@@ -310,7 +319,7 @@ class SafeSingerReader(SingerReader):
             raise MissingKeyPropertiesError(f"input line {self.line_number}: {exc}") from None
         if result is None:
             return False
-        self.handler.settle([line], [result])
+        self.handler.settle([line], BlockResults.of([result]))
         return True
 
     def _learn_stream(self, message: dict[str, Any]) -> None:

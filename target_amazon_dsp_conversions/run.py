@@ -18,11 +18,10 @@ from target_amazon_dsp_conversions.apis.base import BatchKey, ResolvedKind, Tran
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.batching import PendingEvent
 from target_amazon_dsp_conversions.converter import (
-    Converted,
+    BlockResults,
     Converter,
     EventKind,
     Refused,
-    Result,
     Stream,
 )
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
@@ -111,9 +110,10 @@ class Run(Outcomes):
         """A record the SDK handed over (its stream has stream maps): converted and settled
         on its own."""
         line = record_line(record)  # before `convert`, which may change the record
-        self.settle([line], [self.converter.convert(stream, record, datetime.now(timezone.utc))])
+        result = self.converter.convert(stream, record, datetime.now(timezone.utc))
+        self.settle([line], BlockResults.of([result]))
 
-    def settle(self, lines: Sequence[bytes], results: Sequence[Result]) -> dict[str, int]:
+    def settle(self, lines: Sequence[bytes], results: BlockResults) -> dict[str, int]:
         """Records read in a row (no STATE came between them) and their results, in input
         order: counted, then rejected or queued for delivery. Returns the records per stream.
 
@@ -122,39 +122,45 @@ class Run(Outcomes):
         queued: list[tuple[BatchKey, PendingEvent]] = []
         per_kind: dict[EventKind, int] = {}
         refused: list[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]] = []
-        for line, result in zip(lines, results, strict=True):
-            if type(result) is Refused:
-                if _no_advertiser(result.problems):
-                    failure = SetupError(_NO_ADVERTISER.format(stream=result.stream))
+        for line, kind, dedupe_id, body, purchase_fields in zip(
+            lines,
+            results.outcomes,
+            results.dedupe_ids,
+            results.bodies,
+            results.purchase_fields,
+            strict=True,
+        ):
+            if type(kind) is Refused:
+                if _no_advertiser(kind.problems):
+                    failure = SetupError(_NO_ADVERTISER.format(stream=kind.stream))
                     self._none_delivered(results, str(failure))
                     raise failure
                 refused.append(
-                    (result.stream, line, result.problems, result.key_properties, result.dedupe_id)
+                    (kind.stream, line, kind.problems, kind.key_properties, kind.dedupe_id)
                 )
                 continue
-            assert type(result) is Converted
-            kind = result.kind
+            assert type(kind) is EventKind
             try:
                 resolved = self._resolved.get(kind) or self._resolve(kind)
             except UserError as exc:  # the run stops (a refused sign-in, Amazon unreachable)
                 self._none_delivered(results, str(exc))
                 raise
             if not isinstance(resolved, ResolvedKind):
-                refused.append((kind.stream, line, resolved, kind.key_properties, result.dedupe_id))
+                refused.append((kind.stream, line, resolved, kind.key_properties, dedupe_id))
                 continue
             per_kind[kind] = per_kind.get(kind, 0) + 1
-            event = resolved.complete(result.body, result.purchase_fields)
+            event = resolved.complete(body, purchase_fields)
             queued.append(
-                (kind.batch_key, PendingEvent(segment, kind.stream, line, result.dedupe_id, event))
+                (kind.batch_key, PendingEvent(segment, kind.stream, line, dedupe_id, event))
             )
         per_stream: dict[str, int] = {}
         # Each record is counted as read just before it is rejected or queued, so that a run
         # cut short (a rejects file that cannot be written) still accounts for every record.
-        for done, (stream, line, problems, key_properties, dedupe_id) in enumerate(refused):
+        for done, (stream, line, problems, key_properties, refused_id) in enumerate(refused):
             self.stats.count_read()
             per_stream[stream] = per_stream.get(stream, 0) + 1
             try:
-                self._reject(stream, line, segment, problems, key_properties, dedupe_id)
+                self._reject(stream, line, segment, problems, key_properties, refused_id)
             except OutputError as exc:
                 self._rest_undelivered(refused[done + 1 :], per_kind, queued, str(exc))
                 raise
@@ -346,14 +352,14 @@ class Run(Outcomes):
         self._resolved[kind] = resolved
         return resolved
 
-    def _none_delivered(self, results: Sequence[Result], failure: str) -> None:
+    def _none_delivered(self, results: BlockResults, failure: str) -> None:
         """Records read in a row whose settling a failure cut short: all undelivered."""
-        for result in results:
+        for outcome, dedupe_id in zip(results.outcomes, results.dedupe_ids, strict=True):
             self.stats.count_read()
-            if isinstance(result, Converted):
-                self.stats.count_undelivered(result.kind.stream, result.dedupe_id, failure)
-            else:
-                self.stats.count_undelivered(result.stream, result.dedupe_id or "", failure)
+            if type(outcome) is Refused:
+                self.stats.count_undelivered(outcome.stream, outcome.dedupe_id or "", failure)
+            elif outcome is not None:
+                self.stats.count_undelivered(outcome.stream, dedupe_id, failure)
 
     def _reject(
         self,

@@ -16,7 +16,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.mapper import SameRecordTransform
 
 from target_amazon_dsp_conversions.config_sources import environment_config
-from target_amazon_dsp_conversions.converter import Converter, Result, StreamSpec
+from target_amazon_dsp_conversions.converter import BlockResults, Converter, StreamSpec
 from target_amazon_dsp_conversions.errors import DeliveryError, InputError, SignInError, UserError
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.run import STOP_GRACE_SECONDS, Run
@@ -158,7 +158,7 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
             logger.warning("Cannot start worker processes (%s); converting in one process", exc)
             return None
 
-    def settle(self, lines: list[bytes], results: list[Result]) -> None:
+    def settle(self, lines: list[bytes], results: BlockResults) -> None:
         """Records converted from their lines: settled by the run, counted as the SDK would."""
         for stream, count in self.run.settle(lines, results).items():
             if self.sink_exists(stream):

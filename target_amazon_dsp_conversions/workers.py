@@ -23,14 +23,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from target_amazon_dsp_conversions.converter import (
+    BlockResults,
     ConversionSettings,
     Converter,
-    Result,
     StreamSpec,
 )
-
-BlockResults = list[Result | None]
-
 
 # --- main process side -------------------------------------------------------------------
 
