@@ -34,6 +34,9 @@ FIRST_WINDOW = 2
 WINDOW_DOUBLES = 0.25
 SLOW_ANSWER = 0.08
 ANSWERED_SHARE = 0.9  # after a 429, a little under what Amazon answered, so its bucket refills
+# Answers within this long after the first 429 do not yet tell Amazon's rate (too few, or its
+# burst allowance still among them): a 429 then cuts the rate without growing back to it.
+SETTLING = 1.0
 
 
 class Ticket(NamedTuple):
@@ -57,6 +60,7 @@ class Pace:
         self.rate = 0.0  # requests per second allowed, once limited
         self._max_rate = 0.0  # the rate at the last 429 (CUBIC's W_max)
         self._throttled_at = -1e9
+        self._first_throttled_at = -1e9
         self._k = 0.0  # CUBIC's time to grow back to _max_rate
         self._next_slot = now
         self._paused_until = now
@@ -147,8 +151,18 @@ class Pace:
         # hides it): CUBIC then grows back towards what was sent. Later, what was answered
         # is the rate Amazon allows: the curve levels off there and probes above it gently.
         throttled = min(sent, self.rate) if self.limited else sent
-        self._max_rate = min(sent, answered) if self.limited else sent
-        rate = min(throttled * BETA, ANSWERED_SHARE * answered)
+        if not self.limited:
+            self._max_rate = sent
+            rate = min(throttled * BETA, ANSWERED_SHARE * answered)
+            self._first_throttled_at = now
+        elif now - self._first_throttled_at < SETTLING:
+            # The rate just throttled was set from answers that included the burst allowance:
+            # cut it, and probe upwards from there rather than grow back to it.
+            rate = self._max_rate = throttled * BETA
+        else:
+            # Never grow back beyond the rate that was just throttled.
+            self._max_rate = min(throttled, answered)
+            rate = min(throttled * BETA, ANSWERED_SHARE * answered)
         self.limited = True
         self._k = (max(self._max_rate - rate, 0.0) / SCALE) ** (1 / 3)
         self._throttled_at = now

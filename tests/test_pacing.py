@@ -11,6 +11,8 @@ from target_amazon_dsp_conversions.pacing import (
     BETA,
     FIRST_WINDOW,
     MIN_RATE,
+    SCALE,
+    SETTLING,
     WINDOW_DOUBLES,
     Pace,
     Ticket,
@@ -157,3 +159,28 @@ def test_a_stop_ends_a_pause_at_once() -> None:
     (ticket,) = send(pace, clock, 1)
     pace.throttled_now(ticket, retry_after=300.0)
     assert pace.take(lambda seconds: True) is None
+
+
+def test_a_429_right_after_the_burst_cuts_without_growing_back_to_the_rate_it_met() -> None:
+    """A burst allowance inflates the first answers: the rate set at the first 429 is too high
+    and meets a 429 again at once. The pace then probes upwards from the cut, slowly, rather
+    than grow back to the rate that was just throttled (a 429 per round trip at a low limit)."""
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    clock.now += 10 * WINDOW_DOUBLES
+    for ticket in send(pace, clock, 10):  # the burst allowance, answered at once
+        pace.answered(ticket)
+    (ticket,) = send(pace, clock, 1)
+    pace.throttled_now(ticket, retry_after=None)
+    met = pace.rate
+    (ticket,) = send(pace, clock, 1)  # at the new rate, but above Amazon's
+    pace.throttled_now(ticket, retry_after=None)
+    cut = pace.rate
+    assert cut == pytest.approx(met * BETA, rel=0.01)
+    started = clock.now
+    rates = []
+    while clock.now < started + SETTLING:
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+        rates.append(pace.rate)
+    assert max(rates) <= cut + SCALE * (clock.now - started) ** 3 + 1e-9 < met
