@@ -37,6 +37,9 @@ ANSWERED_SHARE = 0.9  # after a 429, a little under what Amazon answered, so its
 # Answers within this long after the first 429 do not yet tell Amazon's rate (too few, or its
 # burst allowance still among them): a 429 then cuts the rate without growing back to it.
 SETTLING = 1.0
+# Below this many requests/s the rate grows back proportionally slower (C scaled by the rate):
+# at a low limit a probe above it is a larger share of the requests, and its 429 costs as much.
+SLOW_LIMIT = 10.0
 
 
 class Ticket(NamedTuple):
@@ -61,6 +64,7 @@ class Pace:
         self._max_rate = 0.0  # the rate at the last 429 (CUBIC's W_max)
         self._throttled_at = -1e9
         self._first_throttled_at = -1e9
+        self._scale = SCALE  # CUBIC's C for the current curve (see SLOW_LIMIT)
         self._k = 0.0  # CUBIC's time to grow back to _max_rate
         self._next_slot = now
         self._paused_until = now
@@ -164,7 +168,8 @@ class Pace:
             self._max_rate = min(throttled, answered)
             rate = min(throttled * BETA, ANSWERED_SHARE * answered)
         self.limited = True
-        self._k = (max(self._max_rate - rate, 0.0) / SCALE) ** (1 / 3)
+        self._scale = SCALE * min(1.0, self._max_rate / SLOW_LIMIT)
+        self._k = (max(self._max_rate - rate, 0.0) / self._scale) ** (1 / 3)
         self._throttled_at = now
         self._generation += 1
         self._set_rate(rate)
@@ -185,7 +190,7 @@ class Pace:
         return len(self._sends) / min(1.0, max(now - self._started, 0.05))
 
     def _cubic(self, now: float) -> float:
-        return SCALE * (now - self._throttled_at - self._k) ** 3 + self._max_rate
+        return self._scale * (now - self._throttled_at - self._k) ** 3 + self._max_rate
 
     def _set_rate(self, rate: float) -> None:
         # Never more than CEILING times what is actually sent: growth follows real traffic.
