@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.answers import (
     CONNECTION_FAILED,
     TIMED_OUT,
@@ -60,6 +61,7 @@ class AccessTokens:
         """`stopping` ends retry waits and forbids new token requests (the run stops);
         `sessions` are the run's, so that a stop cuts a hung token call too."""
         self._token_url = token_url
+        redaction.register(client_secret, refresh_token)
         self._form = {
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
@@ -181,6 +183,7 @@ class AccessTokens:
             raise DeliveryError("Login with Amazon answered without an access token")
         expires_in = body.get("expires_in", 3600)
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
+        redaction.register(token)
         self._token = token
         self._expires_at = time.monotonic() + max(0.0, lifetime - EXPIRY_MARGIN_SECONDS)
         logger.debug("Access token refreshed; valid for %.0f s", lifetime)

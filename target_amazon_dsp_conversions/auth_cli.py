@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.config_sources import ENV_PREFIX, load_config
 from target_amazon_dsp_conversions.connection_check import check
 from target_amazon_dsp_conversions.errors import UserError
@@ -29,6 +30,7 @@ AUTHORIZE_URL_ENV = ENV_PREFIX + "AUTHORIZE_URL"
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print one line and exit 1, without a traceback."""
+    redaction.install()
     args = _parser().parse_args(argv)
     try:
         status = args.run(args)
@@ -83,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, status: int = 1) -> None:
-    print(f"{PROGRAM}: error: {message}", file=sys.stderr)  # noqa: T201
+    print(f"{PROGRAM}: error: {redaction.redact(message)}", file=sys.stderr)  # noqa: T201
     sys.exit(status)
 
 

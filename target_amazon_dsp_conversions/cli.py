@@ -24,6 +24,7 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.config_sources import load_config
 from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.startup_checks import check_config
@@ -52,6 +53,7 @@ def main() -> None:
     # What is loaded by now lives as long as the process: out of the collector's passes.
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    redaction.install()
     try:
         status = command().main(standalone_mode=False)
     except Terminated as exc:
@@ -117,7 +119,7 @@ def _sdk_config_error(error: ConfigValidationError) -> str:
 
 
 def _fail(message: str, status: int) -> None:
-    print(f"{PROGRAM}: error: {message}", file=sys.stderr)  # noqa: T201
+    print(f"{PROGRAM}: error: {redaction.redact(message)}", file=sys.stderr)  # noqa: T201
     sys.exit(status)
 
 

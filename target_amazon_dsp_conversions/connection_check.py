@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.answers import Meaning, meaning, proves_token, set_up_line
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import AccountCheck, answer_message
@@ -122,7 +123,7 @@ class _Report:
         self.problems: list[str] = []
 
     def line(self, text: str = "") -> None:
-        print(text, flush=True)  # noqa: T201
+        print(redaction.redact(text), flush=True)  # noqa: T201
 
     def table(self, header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import requests
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.answers import (
     CONNECTION_FAILED,
     TIMED_OUT,
@@ -229,7 +230,7 @@ class DryRunTransport:
         )
         with self._lock:
             self._counters.count_request()
-            self._file.append(line.encode() + b"\n")  # OutputError: the run stops
+            self._file.append(redaction.redact(line).encode() + b"\n")  # OutputError: stops
         return Response(207, {})
 
     def close(self) -> None:

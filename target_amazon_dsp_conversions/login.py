@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.answers import Meaning, meaning
 from target_amazon_dsp_conversions.errors import SettingError, UserError
 from target_amazon_dsp_conversions.http_session import read_json
@@ -42,7 +43,7 @@ DEFAULT_WAIT_SECONDS = 600.0
 
 def say(message: str = "") -> None:
     """Instructions and progress go to stderr: stdout carries only the refresh token."""
-    print(message, file=sys.stderr, flush=True)  # noqa: T201
+    print(redaction.redact(message), file=sys.stderr, flush=True)  # noqa: T201
 
 
 def sign_in(
@@ -68,6 +69,7 @@ def sign_in(
     fix = f"set it in the config file or {setting_hint} (from your LwA security profile)"
     client_id = _required(config, "client_id", fix)
     client_secret = _required(config, "client_secret", fix)
+    redaction.register(client_secret)
     authorize_url = authorize_url or AUTHORIZE_URLS[settings.region]
     state = secrets.token_urlsafe(24)
     answers: queue.Queue[str | None] = queue.Queue()
@@ -104,6 +106,7 @@ def sign_in(
         if listener:
             listener.stop()
     code = code_from_redirect(query, state)
+    redaction.register(code)
     refresh_token = exchange_code(
         code,
         redirect_uri=redirect_uri,

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.errors import Problem, SettingError
 from target_amazon_dsp_conversions.files import OutputError, OutputFile
 from target_amazon_dsp_conversions.record_checks import SDC_METADATA_KEYS
@@ -72,7 +73,7 @@ class RejectsFile:
             }
         )
         with self._lock:
-            self._file.append(line.encode() + b"\n")
+            self._file.append(redaction.redact(line).encode() + b"\n")
 
     def close(self) -> None:
         """Release the file; removed if this run created it and rejected nothing."""

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.errors import Problem
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
@@ -201,7 +202,7 @@ def _dropped_key_warning(key_type: str) -> str:
 
 def report_json(report: dict[str, Any]) -> bytes:
     """The report as its file holds it."""
-    return (json.dumps(report, indent=2) + "\n").encode()
+    return (redaction.redact(json.dumps(report, indent=2)) + "\n").encode()
 
 
 class ProgressTicker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -135,3 +136,60 @@ def test_sign_in_failures_leak_no_secret(
     assert "Traceback" not in run.stderr
     texts = everything_but_rejects(run, dry_run=False)
     assert_nothing_leaks(texts, [*NEEDLES, "a-wrong-secret-value", *secrets_of(emulator)])
+
+
+# ---------------------------------------------------------------- a server that echoes secrets
+def echoed_secrets(emulator: AmazonAdsEmulator) -> list[str]:
+    """Every secret, as is and as a form-encoded token request carries it."""
+    values = secrets_of(emulator)
+    return [*values, *(quote_plus(value) for value in values)]
+
+
+def test_secrets_the_token_endpoint_echoes_are_not_copied_out(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.faults.echo_request = True
+    emulator.revoked_refresh_tokens.add("Atzr|test-refresh-token")
+    config = emulator.target_config()
+    run = run_target(config, singer_stream(personal_records(5), schema=SCHEMA), tmp_path, env=DEBUG)
+
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1, run.stderr[-3000:]
+    # The server's answer is still shown, with the secrets it quoted blanked out.
+    assert "[redacted]" in run.error_lines[0]
+    assert "grant_type=refresh_token" in run.error_lines[0]
+    assert "[redacted]" in run.report["failure"]
+    assert_nothing_leaks(everything_but_rejects(run, dry_run=False), echoed_secrets(emulator))
+
+
+def test_an_api_error_echoing_the_access_token_is_not_copied_out(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.faults.echo_request = True
+    emulator.faults.fail_first_n = 1
+    emulator.faults.fail_status = 400  # a set-up mistake: the run stops, quoting Amazon
+    config = emulator.target_config()
+    run = run_target(config, singer_stream(personal_records(5), schema=SCHEMA), tmp_path, env=DEBUG)
+
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1, run.stderr[-3000:]
+    assert "Authorization: Bearer [redacted]" in run.error_lines[0]
+    assert "Authorization: Bearer [redacted]" in run.report["failure"]
+    assert_nothing_leaks(everything_but_rejects(run, dry_run=False), echoed_secrets(emulator))
+
+
+def test_reject_reasons_echoing_the_access_token_are_not_copied_out(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.faults.echo_request = True
+    records = personal_records(20)
+    emulator.poison_ids[dedupe_id(records[7])] = ("INVALID_ARGUMENT", "rejected by Amazon")
+    config = emulator.target_config()
+    run = run_target(config, singer_stream(records, schema=SCHEMA), tmp_path, env=DEBUG)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    (amazon_reject,) = [r for r in run.rejects if r["dedupe_id"] == dedupe_id(records[7])]
+    assert "Authorization: Bearer [redacted]" in str(amazon_reject["errors"])
+    texts = everything_but_rejects(run, dry_run=False)
+    texts["rejects file"] = (run.workdir / "rejects.jsonl").read_text()
+    assert_nothing_leaks(texts, echoed_secrets(emulator))

@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="keep no record of requests and accepted/rejected events (constant memory)",
     )
+    parser.add_argument(
+        "--echo-request",
+        action="store_true",
+        help="quote the request (token form, Authorization header) in error answers",
+    )
     args = parser.parse_args(argv)
 
     if args.no_validate:
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         emu._requests = _Discard()
         emu._accepted = _Discard()
         emu._rejected = _Discard()
-    emu.faults = Faults(latency_seconds=args.latency)
+    emu.faults = Faults(latency_seconds=args.latency, echo_request=args.echo_request)
     try:
         emu.start()
     except OSError as exc:  # the port is taken, the host is not this machine's, ...

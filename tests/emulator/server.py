@@ -124,6 +124,9 @@ class Faults:
     fail_status: int = 503
     # Kinds of call (see `call_kind`) whose every request hangs for `hang_seconds`, then 504.
     hang_calls: frozenset[str] = frozenset()
+    # A careless server: error answers quote the request (the token endpoint its form, with
+    # the client secret and refresh token; the API its Authorization header).
+    echo_request: bool = False
 
 
 @dataclass
@@ -180,6 +183,38 @@ def _json_response(
 ) -> _Response:
     body = json.dumps(doc).encode()
     return _Response(status, body, [("Content-Type", content_type), *headers])
+
+
+_ECHOED_FIELDS = frozenset({"error", "error_description", "message", "details"})
+
+
+def _echo_request(req: _Incoming, response: _Response) -> _Response:
+    """The answer with the request quoted in each of its error texts (the token endpoint's
+    `error`/`error_description`, the APIs' `message`/`details`, per-event messages too)."""
+    if (response.status < 400 and response.status != 207) or not response.body:
+        return response
+    if req.path == "/auth/o2/token":
+        form = parse_qs(req.raw.decode("utf-8", "replace"))
+        quote = f"request: {req.raw.decode('utf-8', 'replace')}; fields: {form}"
+    else:
+        quote = f"request: Authorization: {req.headers.get('Authorization', '')}"
+
+    def quoted(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: f"{item} ({quote})" if key in _ECHOED_FIELDS and isinstance(item, str)
+                else quoted(item)
+                for key, item in value.items()
+            }  # fmt: skip
+        if isinstance(value, list):
+            return [quoted(item) for item in value]
+        return value
+
+    try:
+        doc = json.loads(response.body)
+    except ValueError:
+        return response
+    return _Response(response.status, json.dumps(quoted(doc)).encode(), response.headers)
 
 
 def _media_type(headers: CaseInsensitiveDict[str]) -> str:
@@ -645,6 +680,8 @@ class AmazonAdsEmulator:
             )
         if isinstance(scripted, int) and 200 <= scripted < 300:
             response.status = scripted  # the normal answer, under the scripted status
+        if self.faults.echo_request and not path.startswith("/_emulator/"):
+            response = _echo_request(req, response)
         with self._lock:
             self._requests.append(
                 RecordedRequest(
