@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -438,3 +438,44 @@ def test_check_reports_a_bad_setting_in_one_line(emulator, tmp_path):
     assert result.stderr.strip() == (
         f"{PROGRAM}: error: setting 'region': must be one of NA, EU, FE, got 'MARS'"
     )
+
+
+# ---------------------------------------------------------------- a server that echoes secrets
+def _echoed(*values: str) -> list[str]:
+    """The values as is and form-encoded, as a token request carries them."""
+    return [*values, *(quote_plus(value) for value in values)]
+
+
+def test_login_output_holds_no_secret_the_token_endpoint_echoes(emulator, tmp_path, kill_on_exit):
+    emulator.faults.echo_request = True
+    login = Login(emulator, tmp_path, client_secret="not-the-secret")
+    kill_on_exit(login)
+    location = login.consent()
+    code = _query(location)["code"]
+    requests.get(location, timeout=10)
+    status, out, err = login.finish()
+    assert status == 1
+    (line,) = _error_lines(err)
+    assert "[redacted]" in line  # the server's quote is shown, the secrets blanked out
+    for secret in _echoed("not-the-secret", code):
+        assert secret not in out + err
+
+
+def _refuse_first_api_call(emu: AmazonAdsEmulator) -> None:
+    emu.faults.fail_first_n, emu.faults.fail_status = 1, 400
+
+
+@pytest.mark.parametrize("setup", [_revoke, _refuse_first_api_call], ids=["token-call", "api-call"])
+def test_check_output_holds_no_secret_a_server_echoes(emulator, tmp_path, setup):
+    emulator.faults.echo_request = True
+    setup(emulator)
+    result = _check(tmp_path, emulator.target_config())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[redacted]" in result.stdout + result.stderr
+    tokens = {
+        r.headers["Authorization"].split(" ", 1)[1]
+        for r in emulator.requests
+        if r.headers.get("Authorization", "").startswith("Bearer ")
+    }
+    for secret in _echoed(emulator.client_secret, *emulator.refresh_tokens, *tokens):
+        assert secret not in result.stdout + result.stderr
