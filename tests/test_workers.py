@@ -190,7 +190,10 @@ def test_workers_change_nothing_but_speed(
     expected = {"SCHEMA_MISMATCH", "NULL_KEY_PROPERTIES", "MISSING_MATCH_KEY", "INVALID_CURRENCY"}
     expected |= {"EVENT_TOO_OLD", "SOURCE_MISMATCH", "INVALID_ARGUMENT"} if api == "dsp" else set()
     assert expected <= codes
-    ignore = {"duration_seconds", "requests_per_second"}
+    # How records were cut into requests depends on timing (a batch is flushed by age ~2 s after
+    # its first record, which a loaded machine reaches at other moments), not on the workers.
+    timing = {"requests_sent", "retries", "requests_throttled", "requests_per_second"}
+    ignore = {"duration_seconds", *timing}
     assert {k: v for k, v in workers.report.items() if k not in ignore} == {
         k: v for k, v in alone.report.items() if k not in ignore
     }
