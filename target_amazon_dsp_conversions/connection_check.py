@@ -17,7 +17,7 @@ import requests
 
 from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.answers import Meaning, meaning, proves_token, set_up_line
-from target_amazon_dsp_conversions.apis import api_for
+from target_amazon_dsp_conversions.apis import API_NAMES, DEFAULT_API, api_for
 from target_amazon_dsp_conversions.apis.base import AccountCheck, answer_message
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.errors import UserError
@@ -42,7 +42,10 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
             report.problem(f"{name} is not set: {fix}")
     missing = bool(report.problems)
     advertiser = str(config.get("advertiser_id") or "").strip()
-    if advertiser.upper().startswith("ENTITY"):
+    # The Events API takes an entity ID as Amazon-Ads-AccountId (as the run does); DSP does not.
+    api_name = str(config.get("api") or DEFAULT_API).strip().lower()
+    takes_entity_ids = api_name in API_NAMES and api_for(api_name).rules.entity_account_ids
+    if advertiser.upper().startswith("ENTITY") and not takes_entity_ids:
         report.problem(
             f"advertiser_id {advertiser} is a DSP entity ID: use the numeric DSP advertiser ID "
             "(the profiles listed above show the ones you can use)"
@@ -191,6 +194,13 @@ def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any]
         report.line(f"advertiser_id is not set; advertisers available: {', '.join(agencies)}")
         return profiles
     found = by_account.get(settings.advertiser_id)
+    if found is None and settings.advertiser_id.upper().startswith("ENTITY"):
+        # Only an API that takes entity IDs gets here with one (see `check`).
+        report.line(
+            f"Advertiser {settings.advertiser_id}: an entity ID, which no profile lists; the "
+            "Events API checks it at the first upload"
+        )
+        return profiles
     if found is None:
         report.problem(
             f"advertiser_id {settings.advertiser_id} is not among the advertisers this sign-in "

@@ -57,6 +57,25 @@ MAX_DEDUPE_ID_LENGTH = 256
 USER_IDENTIFIER = "userIdentifier"
 _NO_DROPS: tuple[str, ...] = ()
 
+# The event name of a record that names no event (no eventName, conversionName or mapped name):
+# one per Amazon conversion type however the record spells it (`purchase`, `Purchase`, `order`,
+# `OFF_AMAZON_PURCHASES`), so that one conversion is one definition in both APIs (the Events
+# API keys its definitions by name). The plain words users and the seeds write.
+EVENT_NAMES = {
+    "OFF_AMAZON_PURCHASES": "purchase",
+    "ADD_TO_SHOPPING_CART": "add_to_cart",
+    "APPLICATION": "application",
+    "CHECKOUT": "checkout",
+    "CONTACT": "contact",
+    "LEAD": "lead",
+    "MOBILE_APP_FIRST_START": "first_open",
+    "OTHER": "other",
+    "PAGE_VIEW": "page_view",
+    "SEARCH": "search",
+    "SIGN_UP": "sign_up",
+    "SUBSCRIBE": "subscribe",
+}
+
 
 @dataclass(slots=True)
 class Conversion:
@@ -71,7 +90,6 @@ class Conversion:
     advertiser_id: str
     dedupe_id: str
     match_keys: list[tuple[str, str]]
-    type_as_given: str | None = None  # conversionType as the record gives it
     definition_id: str | None = None
     value: Decimal | None = None
     currency: str | None = None
@@ -105,7 +123,7 @@ def build_conversion(
         country_code = check(_country_code, get("countryCode"), rules)
         # In this order, so that a rejected record lists its problems in field order.
         event_time = check(_event_time, get("eventTime"), rules, now)
-        name = check(_name, get("name"), raw_type)
+        name = check(_name, get("name"), conversion_type, raw_type)
         source = check(_source, get("source"), default_source)
         advertiser_id = check(_advertiser_id, get("advertiserId"), default_advertiser_id, rules)
         match_keys, dropped = check(
@@ -122,7 +140,6 @@ def build_conversion(
             advertiser_id,
             dedupe_id(get("dedupeId"), dedupe_seed),
             match_keys,
-            raw_type.strip() if isinstance(raw_type, str) else None,
             str(definition_id).strip() if definition_id is not None else None,
             check(_value, get("conversionValue"), conversion_type, rules),
             check(_currency, get("currency"), rules),
@@ -289,7 +306,19 @@ def _conversion_type(raw: Any, rules: ApiRules) -> str | None:
     return enum
 
 
-def _name(raw: Any, raw_type: Any) -> str:
+def canonical_name(name: str) -> str:
+    """The form names are matched in: a spelling of a conversion type (`Purchase`, `order`,
+    `OFF_AMAZON_PURCHASES`) is that type's event name (`purchase`); any other name as it is."""
+    text = name.strip()
+    conversion_type = normalize_conversion_type(text)
+    return EVENT_NAMES[conversion_type] if conversion_type is not None else text
+
+
+def _name(raw: Any, conversion_type: str | None, raw_type: Any) -> str:
+    """The record's own name as it is given, else its conversion type's event name."""
+    if raw is None and conversion_type is not None:
+        return EVENT_NAMES[conversion_type]
+    # No type either, or one that is not Amazon's (rejected as such): nothing to name it by.
     name = raw if raw is not None else raw_type
     if name is None:
         raise reject("MISSING_FIELD", "name or conversionType is required", "name")

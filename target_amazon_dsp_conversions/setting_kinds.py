@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
+from target_amazon_dsp_conversions.conversion import canonical_name
 from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.mapping import CONVERSION_FIELDS
 
@@ -201,8 +202,17 @@ def _constant(name: str, value: Any) -> Any:  # noqa: ARG001 - a Reader
 
 def _conversion_definitions(name: str, value: Any) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    keys_by_name: dict[str, str] = {}  # canonical form -> the key that has it
     for key, definition in _object(name, value).items():
         setting = f"{name}.{key}"
+        # Keys are matched in their canonical form: `Purchase` and `order` are one conversion.
+        same = keys_by_name.setdefault(canonical_name(key), key)
+        if same != key:
+            raise SettingError(
+                setting,
+                f"names the same conversion as {same!r} (both are {canonical_name(key)!r}); "
+                "keep one of the two keys",
+            )
         if (
             isinstance(definition, (str, int))
             and not isinstance(definition, bool)

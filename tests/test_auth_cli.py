@@ -392,6 +392,20 @@ def test_check_lists_the_available_advertisers_for_an_entity_id(emulator, tmp_pa
     assert len(_problems(result)) == 1
 
 
+def test_check_takes_an_entity_id_for_the_events_api(emulator, tmp_path):
+    # The run takes one with api: events (Amazon's 2026 custom-attributes sample sends one as
+    # Amazon-Ads-AccountId); check agrees, and says the first upload verifies it.
+    config = emulator.target_config(api="events", advertiser_id="ENTITY1TESTADVERTISER")
+    result = _check(tmp_path, config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _problems(result) == []
+    assert (
+        "Advertiser ENTITY1TESTADVERTISER: an entity ID, which no profile lists; the Events API "
+        "checks it at the first upload"
+    ) in result.stdout
+    assert "OK: no problems found" in result.stdout
+
+
 def test_check_says_wrong_region_when_there_are_no_profiles(tmp_path):
     with AmazonAdsEmulator(with_defaults=False) as emu:
         result = _check(tmp_path, emu.target_config())

@@ -6,6 +6,7 @@ APIs differ (event age, ad-tag source, consent) the tests say so.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import math
@@ -557,6 +558,69 @@ def test_entity_account_ids_go_to_the_events_api_only(api: str, tmp_path: Path) 
         assert "not an entity ID" in reject["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_every_spelling_of_a_type_is_one_event_and_a_purchase_needs_a_currency(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # Issue 24: the Events API identifies an event definition by its name (CreateEventDescription:
+    # "The composite key that uniquely identifies an event"), so six spellings must be one name;
+    # the DSP API finds one definition for them. Amazon's GTM guide for the Events API:
+    # "Currency Code: Required for Off-Amazon Purchases".
+    spellings = ["purchase", "Purchase", " PURCHASE ", "OFF_AMAZON_PURCHASES",
+                 "off-amazon-purchases", "order"]  # fmt: skip
+    records = [seed_record(i, conversionType=word) for i, word in enumerate(spellings)]
+    records += [
+        seed_record(10, conversionType="Sign Up"),
+        seed_record(11, conversionType="SIGN_UP", currency=None),
+        seed_record(12, currency=None),  # a purchase without a currency
+        seed_record(13, currency=None, eventName="Store_Sale"),  # named by the record
+    ]
+
+    # DSP: a key spelled otherwise serves `purchase`; sign-ups find the listed `signup`.
+    definitions = {"Purchase": "cd-purchase"} if api == "dsp" else {}
+    config = emulator.target_config(api=api, conversion_definitions=definitions)
+
+    run = run_target(config, singer_stream(records, schema=SCHEMA), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    events = {e[DEDUPE_KEY[api]]: e for e in emulator.accepted if e["_api"] == api}
+    uploads(emulator, api)
+    if api == "events":
+        names = {
+            ref: (e["eventDescription"]["name"], e["eventDescription"]["conversionType"])
+            for ref, e in events.items()
+        }
+        purchases = [ref for ref, (_, kind) in names.items() if kind == "OFF_AMAZON_PURCHASES"]
+        assert {names[ref][0] for ref in purchases} == {"purchase"}
+        assert len(purchases) == 6
+        sign_ups = [name for name, kind in names.values() if kind == "SIGN_UP"]
+        assert sign_ups == ["sign_up", "sign_up"]
+        assert [r["record"]["order_id"] for r in run.rejects] == ["order-000012", "order-000013"]
+        for reject in run.rejects:
+            assert reject["errors"] == [
+                {
+                    "code": "MISSING_CURRENCY",
+                    "message": "a purchase needs a currency in the Events API (set currency per "
+                    "record or in defaults.currency)",
+                    "field": "currency",
+                }
+            ]
+        assert run.report["records_accepted"] == 8
+    else:
+        assert run.rejects == []  # the DSP definition's currency applies
+        assert run.report["records_accepted"] == 10
+        by_definition = collections.Counter(
+            (e["conversionDefinitionId"], e["name"]) for e in events.values()
+        )
+        assert by_definition == {
+            ("cd-purchase", "purchase"): 7,
+            ("cd-signup", "sign_up"): 2,
+            ("cd-purchase", "Store_Sale"): 1,  # a name of its own; the type's definition
+        }
+        created = [r for r in emulator.requests if r.path.endswith("/conversionDefinitions")]
+        assert created == []
+
+
 # --------------------------------------------------------------------------- Events API fields
 
 
@@ -578,7 +642,8 @@ def test_events_every_field_of_amazons_schema_from_a_record(
         arefMeasurementTokens=tokens,
         amazonUserData="opted_in",
         amazonAdStorage="off",
-        customData={"qty": 3.0, "brand": "acme"},
+        # Booleans as Amazon's custom-attributes guide writes them; INTEGER is 32-bit (issue 24).
+        customData={"qty": 3.0, "brand": "acme", "gift": True, "max": 2147483647, "big": 2**31},
         eventName="store_purchase",
         limitedDataUse=True,
     )
@@ -614,6 +679,9 @@ def test_events_every_field_of_amazons_schema_from_a_record(
     assert event["customData"] == [
         {"name": "qty", "value": "3", "dataType": "INTEGER"},
         {"name": "brand", "value": "acme", "dataType": "STRING"},
+        {"name": "gift", "value": "true", "dataType": "STRING"},
+        {"name": "max", "value": "2147483647", "dataType": "INTEGER"},
+        {"name": "big", "value": "2147483648", "dataType": "STRING"},
     ]
     assert event["eventDescription"]["name"] == "store_purchase"
     assert event["dataProcessingOptions"] == {"options": "LIMITED_DATA_USE"}

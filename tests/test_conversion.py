@@ -12,8 +12,10 @@ from target_amazon_dsp_conversions.amazon_fields import ApiRules
 from target_amazon_dsp_conversions.apis.rules import DSP_RULES as DSP
 from target_amazon_dsp_conversions.apis.rules import EVENTS_RULES as EVENTS
 from target_amazon_dsp_conversions.conversion import (
+    EVENT_NAMES,
     Conversion,
     build_conversion,
+    canonical_name,
     dedupe_seed,
     normalize_conversion_type,
 )
@@ -118,6 +120,72 @@ def test_flattened_property_name_wins_over_nested_lookup() -> None:
 )
 def test_conversion_type_words(word: str, enum: str | None) -> None:
     assert normalize_conversion_type(word) == enum
+
+
+# Issue 24: Amazon's CreateEventDescription calls the name part of "the composite key that
+# uniquely identifies an event" (openapi/events-api.json), so each spelling of one conversion type
+# must give one name, in both APIs.
+SPELLINGS_OF_A_PURCHASE = [
+    "purchase", "Purchase", " PURCHASE ", "purchases", "order", "Order",
+    "OFF_AMAZON_PURCHASES", "off_amazon_purchases", "off-amazon-purchases", "Off Amazon Purchases",
+    "offline_purchase",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rules", [DSP, EVENTS], ids=["dsp", "events"])
+@pytest.mark.parametrize("spelling", SPELLINGS_OF_A_PURCHASE)
+def test_each_spelling_of_a_type_gives_one_name(spelling: str, rules: ApiRules) -> None:
+    conversion = convert({**SEED, "conversionType": spelling}, rules)
+    assert (conversion.conversion_type, conversion.name) == ("OFF_AMAZON_PURCHASES", "purchase")
+    assert canonical_name(spelling) == "purchase"
+
+
+@pytest.mark.parametrize(
+    ("spellings", "name"),
+    [
+        (["signup", "Sign Up", "SIGN_UP", "registration"], "sign_up"),
+        (["add_to_cart", "AddToCart", "Add To Cart", "ADD_TO_SHOPPING_CART"], "add_to_cart"),
+        (["page-view", "pageview", "PAGE_VIEW"], "page_view"),
+        (["Lead", "LEAD"], "lead"),
+        (["subscription", "Subscribe"], "subscribe"),
+        (["begin_checkout", "CHECKOUT"], "checkout"),
+    ],
+)
+def test_other_types_have_one_name_each(spellings: list[str], name: str) -> None:
+    assert {convert({**SEED, "conversionType": s}).name for s in spellings} == {name}
+
+
+def test_app_first_start_is_named_in_the_events_api() -> None:
+    for spelling in ("app_install", "first_open", "MOBILE_APP_FIRST_START"):
+        assert convert({**SEED, "conversionType": spelling}, EVENTS).name == "first_open"
+
+
+def test_every_amazon_type_has_a_name_that_reads_back_as_that_type() -> None:
+    assert set(EVENT_NAMES) == EVENTS.conversion_types
+    for conversion_type, name in EVENT_NAMES.items():
+        assert normalize_conversion_type(name) == conversion_type
+    assert len(set(EVENT_NAMES.values())) == len(EVENT_NAMES)
+
+
+@pytest.mark.parametrize("field", ["eventName", "event_name", "conversionName", "conversion_name"])
+def test_a_name_the_record_gives_is_sent_as_given(field: str) -> None:
+    assert convert({**SEED, field: " Store Purchase "}).name == "Store Purchase"
+    # Even one that spells a type: the record chose it.
+    assert convert({**SEED, field: "Purchase"}).name == "Purchase"
+
+
+def test_a_mapped_name_is_sent_as_given() -> None:
+    record = {**SEED, "campaign_event": "Spring_Sale"}
+    assert convert(record, mapping={"name": "campaign_event"}).name == "Spring_Sale"
+
+
+def test_names_that_spell_no_type_are_their_own_canonical_form() -> None:
+    assert canonical_name(" Store Purchase ") == "Store Purchase"
+    assert canonical_name("refund") == "refund"
+
+
+def test_an_unknown_type_is_one_problem_not_two() -> None:
+    assert problems({**SEED, "conversionType": "refund"}) == ["INVALID_CONVERSION_TYPE"]
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,16 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from target_amazon_dsp_conversions.apis.base import DefinitionQuery
 from target_amazon_dsp_conversions.apis.dsp import DefinitionKinds, DspApi
 from target_amazon_dsp_conversions.apis.dsp_definitions import DefinitionResolver
 from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.endpoints import Endpoint
+from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.identity import sha256_hex
+from target_amazon_dsp_conversions.startup_checks import checked_settings
 from tests.openapi_schemas import request_errors
 
 API = DspApi()
@@ -174,3 +179,67 @@ def test_error_response_keeps_amazons_message() -> None:
     assert problem.code == "HTTP_403"
     assert "Forbidden" in problem.message
     assert "no access" in problem.message
+
+
+# --------------------------------------------------------------------------- definitions by name
+# Issue 24: a record without a name of its own is named after its type (`purchase`), and the
+# keys of `conversion_definitions` and the definitions Amazon lists are matched in that form.
+
+
+def _lookup(configured: dict[str, Any], *listed: dict[str, Any], **query: Any) -> str:
+    resolver = DefinitionResolver(
+        configured=configured,
+        create_missing=False,
+        calls=ListedDefinitions(*listed),  # type: ignore[arg-type]
+    )
+    fields = {
+        "advertiser_id": "1234567890",
+        "source": "SERVER_TO_SERVER",
+        "name": "purchase",
+        "conversion_type": "OFF_AMAZON_PURCHASES",
+        "definition_id": None,
+        **query,
+    }
+    return resolver.lookup(DefinitionQuery(**fields)).id
+
+
+@pytest.mark.parametrize("key", ["purchase", "Purchase", "OFF_AMAZON_PURCHASES", "order"])
+def test_setting_keys_match_in_the_canonical_form(key: str) -> None:
+    assert _lookup({key: "cd-1"}) == "cd-1"
+    # A record's own name that spells the type finds it too; a name of its own comes first.
+    assert _lookup({key: "cd-1"}, name="Purchase") == "cd-1"
+    assert _lookup({key: "cd-1", "Store Purchase": "cd-2"}, name="Store Purchase") == "cd-2"
+    assert _lookup({key: "cd-1"}, name="Store Purchase") == "cd-1"  # then the type's name
+
+
+@pytest.mark.parametrize("listed_name", ["purchase", "Purchase", "OFF_AMAZON_PURCHASES", "Order"])
+def test_listed_definitions_match_in_the_canonical_form(listed_name: str) -> None:
+    listed = {
+        "conversionDefinitionId": "cd-9",
+        "name": listed_name,
+        "source": "SERVER_TO_SERVER",
+        "conversionType": "OFF_AMAZON_PURCHASES",
+    }
+    # Another purchase definition: the name, not the type alone, picks cd-9.
+    store_sale = {**listed, "conversionDefinitionId": "cd-8", "name": "store_sale"}
+    assert _lookup({}, store_sale, listed) == "cd-9"
+
+
+def test_a_listed_definition_spelled_the_same_comes_first() -> None:
+    listed = [
+        {"conversionDefinitionId": f"cd-{name}", "name": name, "source": "SERVER_TO_SERVER"}
+        for name in ("OFF_AMAZON_PURCHASES", "Purchase", "purchase")
+    ]
+    assert _lookup({}, *listed) == "cd-purchase"
+    assert _lookup({}, *listed, name="Purchase") == "cd-Purchase"
+
+
+def test_two_setting_keys_for_one_conversion_stop_the_run() -> None:
+    with pytest.raises(SettingError) as caught:
+        checked_settings(
+            {"dry_run": True, "conversion_definitions": {"purchase": "cd-1", "Order": "cd-2"}}
+        )
+    assert str(caught.value) == (
+        "setting 'conversion_definitions.Order': names the same conversion as 'purchase' "
+        "(both are 'purchase'); keep one of the two keys"
+    )

@@ -137,7 +137,8 @@ def test_purchase_event_carries_every_field_amazon_takes() -> None:
 
 
 def test_optional_fields_are_left_out_when_the_record_has_none() -> None:
-    event = build(record(conversionValue=None, currency=None))
+    # A lead: a purchase needs its currency (test_a_purchase_needs_a_currency).
+    event = build(record(conversionType="Lead", conversionValue=None, currency=None))
 
     assert set(event) == {
         "eventDescription", "eventTime", "countryCode", "matchKeys", "eventId", "partner",
@@ -145,7 +146,7 @@ def test_optional_fields_are_left_out_when_the_record_has_none() -> None:
     assert set(event["eventDescription"]) == {
         "name", "conversionType", "eventSource", "eventIngestionMethod",
     }  # fmt: skip
-    assert event["eventDescription"]["name"] == "purchase"  # the type when there is no name
+    assert event["eventDescription"]["name"] == "lead"  # the type's name when there is no name
 
 
 def test_event_id_is_the_deterministic_dedupe_id() -> None:
@@ -188,6 +189,19 @@ def test_currency_and_units_are_sent_for_purchases_only() -> None:
     assert "currencyCode" not in signup
     assert "unitsSold" not in signup
     assert problems(record(conversionValue=-3)) == [("VALUE_OUT_OF_RANGE", "conversionValue")]
+
+
+def test_a_purchase_needs_a_currency() -> None:
+    # Amazon's GTM guide for the Events API: "Currency Code: Required for Off-Amazon Purchases"
+    # (reference/amazon-ads-api.md §13); no conversion definition supplies one, unlike DSP.
+    assert problems(record(currency=None)) == [("MISSING_CURRENCY", "currency")]
+    assert problems(record(conversionType="OFF_AMAZON_PURCHASES", currency=None)) == [
+        ("MISSING_CURRENCY", "currency")
+    ]
+    assert build(record(currency=None), defaults={"currency": "gbp"})["currencyCode"] == "GBP"
+    assert build(record(currency="usd"))["currencyCode"] == "USD"
+    # Other types need none.
+    assert "currencyCode" not in build(record(conversionType="lead", currency=None))
 
 
 def test_value_is_rounded_to_two_decimals() -> None:
@@ -446,6 +460,43 @@ def test_custom_data_numbers_as_the_reader_decodes_them() -> None:
     assert problems(record(customData={"qty": Decimal("3.5")})) == [
         ("INVALID_CUSTOM_DATA", "customData")
     ]
+
+
+def test_custom_data_booleans_as_amazon_writes_them() -> None:
+    # Amazon's custom-attributes guide (amzn/ads-advanced-tools-docs,
+    # custom-attributes-events-apis/docs/custom_attributes_guide.md): Boolean -> STRING
+    # "true" / "false".
+    custom = {"gift": True, "returned": False}
+
+    assert build(record(customData=custom))["customData"] == [
+        {"name": "gift", "value": "true", "dataType": "STRING"},
+        {"name": "returned", "value": "false", "dataType": "STRING"},
+    ]
+    listed = [{"name": "gift", "value": True, "dataType": "STRING"}]
+    assert build(record(customData=listed))["customData"][0]["value"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        # DataType INTEGER: "32-bit signed integer" (openapi/events-api.json, DataType).
+        (2_147_483_647, {"value": "2147483647", "dataType": "INTEGER"}),
+        (2_147_483_648, {"value": "2147483648", "dataType": "STRING"}),
+        (3_000_000_000, {"value": "3000000000", "dataType": "STRING"}),
+        (Decimal("2147483648.0"), {"value": "2147483648", "dataType": "STRING"}),
+        (0, {"value": "0", "dataType": "INTEGER"}),
+    ],
+)
+def test_custom_data_integers_beyond_32_bits_go_as_text(value: Any, sent: dict[str, str]) -> None:
+    assert build(record(customData={"n": value}))["customData"] == [{"name": "n", **sent}]
+
+
+def test_custom_data_declared_integer_must_fit_32_bits() -> None:
+    fits = [{"name": "n", "value": "2147483647", "dataType": "INTEGER"}]
+    assert build(record(customData=fits))["customData"][0]["dataType"] == "INTEGER"
+    for value in ("2147483648", 3_000_000_000, "12a", True):
+        beyond = [{"name": "n", "value": value, "dataType": "INTEGER"}]
+        assert problems(record(customData=beyond)) == [("INVALID_CUSTOM_DATA", "customData")]
 
 
 def test_custom_data_from_a_list_keeps_the_given_data_type() -> None:

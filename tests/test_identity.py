@@ -24,6 +24,8 @@ H_ZIP = "e73ac16e69f060ee98b0fda5f66f48c4648ee26950e9bab3a097389853fd859e"
 VECTORS: list[tuple[str, str, str | None, str, str | None]] = [
     # EMAIL
     ("EMAIL", " John.Doe@Example.COM ", None, "john.doe@example.com", H_EMAIL),
+    # `+` and `_` go: Amazon's API text keeps only [a-zA-Z0-9] and [.@-] (events-api.json,
+    # CreateMatchKey); Amazon's AMC uploader would keep `_` (README: where sources disagree).
     (
         "EMAIL",
         "jane+promo_1@Mail.Example.org",

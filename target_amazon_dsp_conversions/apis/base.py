@@ -42,9 +42,8 @@ class DefinitionQuery(NamedTuple):
 
     advertiser_id: str
     source: str
-    name: str
+    name: str  # the record's own name, else its type's event name (conversion.EVENT_NAMES)
     conversion_type: str | None  # Amazon's enum, when the record says it
-    type_as_given: str | None  # the record's own word for it, a key of the setting too
     definition_id: str | None  # the record's own conversionDefinitionId
 
 

@@ -84,7 +84,6 @@ class DspApi:
                 c.source,
                 c.name,
                 c.conversion_type,
-                c.type_as_given,
                 c.definition_id,
             ),
         )

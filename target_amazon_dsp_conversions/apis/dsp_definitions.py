@@ -1,8 +1,10 @@
 """DSP conversion definitions: which `conversionDefinitionId` a conversion is sent under.
 
 Order (SPEC §2): the record's own ID; the `conversion_definitions` setting (by name, then by
-conversion type as given, then by Amazon's enum); the advertiser's definitions listed through the
-API (all pages once per advertiser, matched by name and source); creation when allowed.
+the conversion type's event name); the advertiser's definitions listed through the API (all pages
+once per advertiser, matched by name and source); creation when allowed. Names are compared in
+their canonical form (`conversion.canonical_name`): `Purchase`, `order` and `OFF_AMAZON_PURCHASES`
+all name the definition `purchase`, as a key of the setting and as a listed definition.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, NamedTuple
 from target_amazon_dsp_conversions.amazon_fields import DSP_DEFINITION_MEDIA_TYPE
 from target_amazon_dsp_conversions.answers import Meaning, amazon_says, meaning
 from target_amazon_dsp_conversions.apis.base import DefinitionQuery, Endpoint, json_request
+from target_amazon_dsp_conversions.conversion import EVENT_NAMES, canonical_name
 from target_amazon_dsp_conversions.errors import DeliveryError, SetupError, reject
 from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest, Response
 
@@ -106,8 +109,10 @@ class DefinitionResolver:
         create_missing: bool,
         calls: DefinitionCalls | None,
     ) -> None:
-        """`calls` is None in a dry run: nothing is looked up or created."""
-        self._configured = configured
+        """`calls` is None in a dry run: nothing is looked up or created. The settings
+        refuse two keys of `configured` with one canonical form (settings.py)."""
+        # canonical form -> (the key as configured, its value)
+        self._configured = {canonical_name(key): (key, value) for key, value in configured.items()}
         self._create_missing = create_missing
         self._calls = calls
         # advertiser -> definitions as Amazon lists them
@@ -136,9 +141,10 @@ class DefinitionResolver:
                 )  # fmt: skip
             return Definition(f"DRY_RUN_UNRESOLVED:{query.name}", query.conversion_type)
         listed = self._definitions(query.advertiser_id)
-        same_name = [d for d in listed if d.get("name") == query.name]
+        same_name = _named(listed, query.name)
         match = next((d for d in same_name if d.get("source") == query.source), None)
-        if match is None and not same_name and query.name == query.type_as_given:
+        type_name = EVENT_NAMES.get(query.conversion_type or "")
+        if match is None and not same_name and canonical_name(query.name) == type_name:
             # The name is only the record's conversion type ("Add to cart"): take the one
             # definition of that type and source, as the Events API would.
             of_type = [
@@ -159,17 +165,15 @@ class DefinitionResolver:
 
     def _from_settings(self, query: DefinitionQuery) -> tuple[str, str] | None:
         """(the key of conversion_definitions, the ID it gives), or None."""
-        keys = [query.name]
-        if query.type_as_given:
-            keys.append(query.type_as_given)
+        keys = [canonical_name(query.name)]
         if query.conversion_type:
-            keys.append(query.conversion_type)
+            keys.append(EVENT_NAMES[query.conversion_type])
         for key in keys:
-            value = self._configured.get(key)
+            setting_key, value = self._configured.get(key, (key, None))
             if isinstance(value, str):
-                return key, value
+                return setting_key, value
             if isinstance(value, Mapping) and query.advertiser_id in value:
-                return key, str(value[query.advertiser_id])
+                return setting_key, str(value[query.advertiser_id])
         return None
 
     def _find_by_id(self, advertiser: str, definition_id: str) -> Mapping[str, Any] | None:
@@ -270,6 +274,21 @@ def _not_listed(query: DefinitionQuery, definition_id: str, setting_key: str | N
         f"advertiser {query.advertiser_id}",
         "conversionDefinitionId",
     )
+
+
+def _named(definitions: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The definitions of this name: those spelled the same first, then those of the same
+    canonical form (a definition named `Purchase` or `OFF_AMAZON_PURCHASES` for `purchase`)."""
+    exact = [d for d in definitions if d.get("name") == name]
+    wanted = canonical_name(name)
+    alike = [
+        d
+        for d in definitions
+        if d.get("name") != name
+        and isinstance(d.get("name"), str)
+        and canonical_name(d["name"]) == wanted
+    ]
+    return exact + alike
 
 
 def _check_source(query: DefinitionQuery, definition: Mapping[str, Any]) -> None:

@@ -31,6 +31,10 @@ PARTNER = "target_amazon_dsp_conversions"
 _DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _CUSTOM_TEXT = re.compile(r"^[A-Za-z0-9_]{1,256}$")
 _CUSTOM_DATA_TYPES = frozenset({"STRING", "INTEGER", "TIMESTAMP"})
+# DataType INTEGER is "32-bit signed integer" in Amazon's schema; a whole number beyond it is
+# sent as a STRING (its digits unchanged) rather than as an INTEGER Amazon cannot read.
+_INT32 = range(-(2**31), 2**31)
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 # The words Amazon's GTM template reads as consent (docs/getting-started/using-the-template.md),
 # case-insensitive; a dash or space reads as _ (opted-in).
 _GRANTED = "granted true yes 1 on enabled opted_in optin opt_in".split()
@@ -123,8 +127,16 @@ class EventsApi:
             event["value"] = float(conversion.value)
         # Amazon takes currency and units for purchases only (Segment sends them likewise).
         if purchase_fields_sent(conversion.conversion_type):
-            if conversion.currency is not None:
-                event["currencyCode"] = conversion.currency
+            if conversion.currency is None:
+                # Amazon's GTM guide for this API: "Currency Code: Required for Off-Amazon
+                # Purchases"; no conversion definition supplies one here, unlike the DSP API.
+                raise reject(
+                    "MISSING_CURRENCY",
+                    "a purchase needs a currency in the Events API (set currency per record "
+                    "or in defaults.currency)",
+                    "currency",
+                )
+            event["currencyCode"] = conversion.currency
             if conversion.units_sold is not None:
                 event["unitsSold"] = conversion.units_sold
         if conversion.limited_data_use:
@@ -318,10 +330,10 @@ def _custom_item(item: Any) -> dict[str, str]:
         isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
     ):
         value = int(value)
-    is_integer = isinstance(value, int) and not isinstance(value, bool)
     data_type = item.get("dataType")
     if data_type is None:
-        data_type = "INTEGER" if is_integer else "STRING"
+        is_int32 = type(value) is int and value in _INT32
+        data_type = "INTEGER" if is_int32 else "STRING"
     data_type = str(data_type).strip().upper()
     if data_type not in _CUSTOM_DATA_TYPES:
         raise reject(
@@ -329,7 +341,16 @@ def _custom_item(item: Any) -> dict[str, str]:
             "customData dataType must be STRING, INTEGER or TIMESTAMP",
             "customData",
         )
-    name, text = str(item["name"]).strip(), str(value).strip()
+    name = str(item["name"]).strip()
+    # Booleans as Amazon's custom-attributes guide writes them (Python would say "True").
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip()
+    if data_type == "INTEGER" and not _is_int32(text):
+        raise reject(
+            "INVALID_CUSTOM_DATA",
+            f"customData {name[:64]!r}: dataType INTEGER needs a whole number from "
+            f"{_INT32.start} to {_INT32.stop - 1} (Amazon's 32-bit integer)",
+            "customData",
+        )
     # Amazon allows letters, digits and _ only, in both names and values.
     if not (_CUSTOM_TEXT.match(name) and _CUSTOM_TEXT.match(text)):
         raise reject(
@@ -339,6 +360,10 @@ def _custom_item(item: Any) -> dict[str, str]:
             "customData",
         )
     return {"name": name, "value": text, "dataType": data_type}
+
+
+def _is_int32(text: str) -> bool:
+    return bool(_WHOLE_NUMBER.fullmatch(text)) and int(text) in _INT32
 
 
 def _device_and_click(extra: Mapping[str, Any], event: dict[str, Any]) -> None:

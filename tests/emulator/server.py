@@ -1330,6 +1330,15 @@ class AmazonAdsEmulator:
                     f"customData[{j}]",
                     "customData name and value may hold only letters, digits and _",
                 )
+            # DataType: "`INTEGER` | 32-bit signed integer data type."
+            elif item.get("dataType") == "INTEGER" and not (
+                item["value"].isdigit() and int(item["value"]) < 2**31
+            ):
+                add(
+                    "FIELD_VALUE_IS_INVALID",
+                    f"customData[{j}].value",
+                    "customData INTEGER value must be a 32-bit signed integer",
+                )
         if adv.country in EU_CONSENT_COUNTRIES and not event.get("consent"):
             add(
                 "FIELD_VALUE_IS_EMPTY",
