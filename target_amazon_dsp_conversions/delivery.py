@@ -12,13 +12,19 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from target_amazon_dsp_conversions.answers import Meaning, meaning
-from target_amazon_dsp_conversions.apis.base import BatchKey, ConversionApi
+from target_amazon_dsp_conversions.apis.base import (
+    ACCEPTED,
+    NOT_ACKNOWLEDGED,
+    BatchKey,
+    ConversionApi,
+)
 from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
 from target_amazon_dsp_conversions.http_types import Transport
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
+NOT_ACKNOWLEDGED_REASON = "Amazon's answer listed it neither as accepted nor as refused"
 
 
 class Outcomes:
@@ -67,6 +73,8 @@ class Delivery:
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="upload")
         self._in_flight: set[Future[None]] = set()
         self.failure: UserError | None = None
+        # Events a 2xx answer left out of both its lists: undelivered, and the run fails.
+        self.not_acknowledged = 0
 
     def add_all(self, events: list[tuple[BatchKey, PendingEvent]]) -> None:
         """Queue events read in a row; sends the batches they complete. Raises once delivery
@@ -168,6 +176,17 @@ class Delivery:
             self.failure = self.failure or failure
             self._undelivered(batch.events, settled, str(failure))
 
+    def _not_acknowledged(self, events: list[PendingEvent], status: int, count: int) -> None:
+        """Events a 2xx answer did not list: not accepted, not refused; resent by the next run."""
+        with self._lock:
+            self.not_acknowledged += len(events)
+        logger.warning(
+            "HTTP %d listed %d of %d events neither as accepted nor as refused; they count as "
+            "not delivered and the next run resends them",
+            status, len(events), count,
+        )  # fmt: skip
+        self._outcomes.undelivered(events, NOT_ACKNOWLEDGED_REASON)
+
     def _undelivered(self, events: list[PendingEvent], settled: set[int], reason: str) -> None:
         rest = [e for e in events if id(e) not in settled]
         if rest:
@@ -185,14 +204,18 @@ class Delivery:
             # The answer is final: whatever it says, nothing of this request is sent again.
             results = self._api.read_multi_status(answer.body, len(events))
             outcomes = list(zip(events, results, strict=True))
-            accepted = [event for event, problems in outcomes if problems is None]
+            accepted = [event for event, result in outcomes if result is ACCEPTED]
+            missing = [event for event, result in outcomes if result is NOT_ACKNOWLEDGED]
             settled.update(id(event) for event in accepted)
             # Accepted first: should writing a reject fail, what Amazon has is still counted.
             self._outcomes.accepted(key, accepted)
-            for event, problems in outcomes:
-                if problems is not None:
+            for event, result in outcomes:
+                if isinstance(result, list):
                     settled.add(id(event))
-                    self._outcomes.rejected(event, problems)
+                    self._outcomes.rejected(event, result)
+            if missing:
+                settled.update(id(event) for event in missing)
+                self._not_acknowledged(missing, answer.status, len(events))
         elif found is Meaning.SPLIT:
             # Too large for Amazon: halve and resend; nothing of it was accepted.
             middle = len(events) // 2

@@ -9,6 +9,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import requests
@@ -208,12 +209,16 @@ class HttpTransport:
 class DryRunTransport:
     """Writes each request to a JSONL file, secrets redacted, and answers as if all was accepted."""
 
-    def __init__(self, path: str, counters: Counters) -> None:
+    def __init__(
+        self, path: str, counters: Counters, answer: Callable[[OutgoingRequest], Response]
+    ) -> None:
         """Create or empty the file now (start-up): a dry run shows one run's requests. It holds
-        what requests carry (raw MAIDs, IP addresses, event names): owner-only (`files.py`)."""
+        what requests carry (raw MAIDs, IP addresses, event names): owner-only (`files.py`).
+        `answer` is the API's answer accepting every event of a request."""
         self._file = OutputFile("dry_run_path", path, truncate=True)
         self._lock = threading.Lock()
         self._counters = counters
+        self._answer = answer
 
     def send(self, request: OutgoingRequest) -> Response:
         """Record the request that would have been sent."""
@@ -231,7 +236,7 @@ class DryRunTransport:
         with self._lock:
             self._counters.count_request()
             self._file.append(redaction.redact(line).encode() + b"\n")  # OutputError: stops
-        return Response(207, {})
+        return self._answer(request)
 
     def close(self) -> None:
         """Close the file."""

@@ -25,7 +25,13 @@ from target_amazon_dsp_conversions.converter import (
     Stream,
 )
 from target_amazon_dsp_conversions.delivery import Delivery, Outcomes
-from target_amazon_dsp_conversions.errors import Problem, Rejected, SetupError, UserError
+from target_amazon_dsp_conversions.errors import (
+    DeliveryError,
+    Problem,
+    Rejected,
+    SetupError,
+    UserError,
+)
 from target_amazon_dsp_conversions.files import OutputError, OutputFile, check_distinct
 from target_amazon_dsp_conversions.http_client import DryRunTransport, HttpTransport
 from target_amazon_dsp_conversions.http_session import Sessions
@@ -199,6 +205,12 @@ class Run(Outcomes):
         self._close()
         if self.delivery.failure is not None:
             raise self.delivery.failure
+        if self.delivery.not_acknowledged:
+            count = self.delivery.not_acknowledged
+            raise DeliveryError(
+                f"Amazon's answers listed {count} event{'s' if count != 1 else ''} neither as "
+                "accepted nor as refused"
+            )
 
     def abort(
         self,
@@ -285,7 +297,9 @@ class Run(Outcomes):
             if settings.report_path:
                 self._report_file = OutputFile("report_path", settings.report_path)
             if settings.dry_run:
-                self._dry_run_file = DryRunTransport(settings.dry_run_path, self.stats)
+                self._dry_run_file = DryRunTransport(
+                    settings.dry_run_path, self.stats, self.api.dry_run_answer
+                )
             else:
                 self.journal = Journal(
                     settings.journal_path,

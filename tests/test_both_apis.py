@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SEED_SCHEMA, run_target, seed_record, singer_stream
+from tests.conftest import SEED_SCHEMA, cli_error_lines, run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator, Faults
 from tests.emulator.server import RecordedRequest
 from tests.openapi_schemas import request_errors
@@ -556,6 +556,46 @@ def test_entity_account_ids_go_to_the_events_api_only(api: str, tmp_path: Path) 
         [reject] = run.rejects
         assert reject["errors"][0]["code"] == "INVALID_ADVERTISER_ID"
         assert "not an entity ID" in reject["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_item_a_207_leaves_out_is_undelivered_and_resent_by_the_next_run(
+    api: str, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # Both OpenAPI files list each item of a 207 in `success` or in `error`; one in neither was
+    # not acknowledged: not accepted, not rejected, no STATE past it, the run fails.
+    records = [seed_record(i, dedupeId=f"order-{i}") for i in range(30)]
+    emulator.omit_ids.update({"order-15", "order-22"})
+    config = emulator.target_config(api=api, journal_path=str(tmp_path / "journal"))
+
+    run = run_target(config, singer_stream(records, state_every=5), tmp_path / "first")
+
+    assert run.returncode == 1, run.stderr
+    assert cli_error_lines(run.stderr) == [
+        "target-amazon-dsp-conversions: error: Amazon's answers listed 2 events neither as "
+        "accepted nor as refused; 2 records not delivered (listed in the log and the report); "
+        "re-run from the last STATE to resend them"
+    ]
+    assert "Traceback" not in run.stderr
+    report = run.report
+    assert (report["records_accepted"], report["records_rejected"]) == (28, 0)
+    assert report["records_undelivered"] == 2
+    assert sorted(u["dedupe_id"] for u in report["undelivered"]) == ["order-15", "order-22"]
+    assert run.rejects == []
+    assert run.states[-1] == {"bookmarks": {"conversions": {"n": 15}}}  # not past order-15
+    assert set(emulator.accepted_ids()) == {f"order-{i}" for i in range(30)} - {
+        "order-15",
+        "order-22",
+    }
+
+    # The next run resends what was not acknowledged; the journal skips what was.
+    emulator.omit_ids.clear()
+    rerun = run_target(config, singer_stream(records[15:]), tmp_path / "second")
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.report["records_accepted"] == 15
+    assert rerun.report["records_already_acknowledged"] == 13  # not sent again
+    assert sorted(emulator.accepted_ids().values()) == [1] * 30
 
 
 @pytest.mark.parametrize("api", APIS)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from target_amazon_dsp_conversions.apis.base import DefinitionQuery
+from target_amazon_dsp_conversions.apis.base import ACCEPTED, NOT_ACKNOWLEDGED, DefinitionQuery
 from target_amazon_dsp_conversions.apis.dsp import DefinitionKinds, DspApi
 from target_amazon_dsp_conversions.apis.dsp_definitions import DefinitionResolver
 from target_amazon_dsp_conversions.conversion import Conversion
@@ -167,11 +167,25 @@ def test_multi_status_indexes_count_from_one() -> None:
         ],
     }
     results = API.read_multi_status(body, 3)
-    assert results[0] is None
-    assert results[2] is None
-    assert results[1] is not None
+    assert results[0] is ACCEPTED
+    assert results[2] is ACCEPTED
+    assert isinstance(results[1], list)
     assert [(p.code, p.field) for p in results[1]] == [("INVALID_ARGUMENT", "timestamp")]
     assert "bad event" in results[1][0].message
+
+
+def test_multi_status_items_in_neither_list_are_not_acknowledged() -> None:
+    # BatchImportConversionEventDataResponseV1 lists items in `success` ({index, message}) or
+    # `error` ({index, code, message, errors}), indexed from 1 (openapi/dsp-conversions-api.json).
+    body = {"success": [{"index": 1, "message": "ok"}, {"index": 0, "message": "no item"}]}
+    assert API.read_multi_status(body, 3) == [ACCEPTED, NOT_ACKNOWLEDGED, NOT_ACKNOWLEDGED]
+    assert API.read_multi_status({}, 2) == [NOT_ACKNOWLEDGED] * 2
+    request = API.build_request(
+        ("1234567890", "SERVER_TO_SERVER"), [b"{}"] * 4, Endpoint("https://x", "client", None)
+    )
+    dry_run = API.dry_run_answer(request)
+    assert dry_run.body == {"success": [{"index": i} for i in (1, 2, 3, 4)]}
+    assert API.read_multi_status(dry_run.body, 4) == [ACCEPTED] * 4
 
 
 def test_error_response_keeps_amazons_message() -> None:

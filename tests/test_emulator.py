@@ -306,6 +306,16 @@ def test_event_data_happy_path(emu, session, token):
     assert emu.requests[-1].headers["amazon-ads-accountid"] == ADVERTISER
 
 
+def test_event_data_can_leave_items_out_of_both_lists(emu, session, token):
+    emu.omit_ids.add("order-1")
+    response = post_dsp(emu, session, token, dsp_body([dsp_event(i) for i in range(3)]))
+    doc = response.json()
+    assert schema_errors("dsp", "BatchImportConversionEventDataResponseV1", doc) == []
+    assert [s["index"] for s in doc["success"]] == [1, 3]
+    assert "error" not in doc
+    assert emu.accepted_ids() == {"order-0": 1, "order-2": 1}
+
+
 def test_event_data_reuses_keep_alive_connection(emu, token):
     conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
     try:
@@ -500,6 +510,31 @@ def test_events_happy_path_and_item_errors(emu, session, token):
     assert errors[2]["code"] == "FIELD_VALUE_IS_INVALID"
     assert emu.accepted_ids() == {"evt-0": 1, "evt-3": 1}
     assert emu.accepted[0]["_api"] == "events"
+
+
+def test_events_can_leave_items_out_of_both_lists(emu, session, token):
+    emu.omit_ids.add("evt-0")
+    emu.poison_ids["evt-2"] = ("BAD_REQUEST", "poisoned")
+    response = post_events(emu, session, token, events_body([events_item(i) for i in range(3)]))
+    doc = response.json()
+    assert schema_errors("events", "EventMultiStatusResponse", doc) == []
+    assert [s["index"] for s in doc["success"]] == [1]
+    assert [e["index"] for e in doc["error"]] == [2]
+    assert emu.accepted_ids() == {"evt-1": 1}
+
+
+def test_events_custom_data_integer_is_32_bits(emu, session, token):
+    # DataType: "`INTEGER` | 32-bit signed integer data type." (openapi/events-api.json)
+    events = [
+        events_item(i, customData=[{"name": "n", "value": value, "dataType": "INTEGER"}])
+        for i, value in enumerate(["2147483647", "2147483648", "12a"])
+    ]
+    doc = post_events(emu, session, token, events_body(events)).json()
+    assert [s["index"] for s in doc["success"]] == [0]
+    assert [(e["index"], e["errors"][0]["fieldLocation"]) for e in doc["error"]] == [
+        (1, "events[1].customData[0].value"),
+        (2, "events[2].customData[0].value"),
+    ]
 
 
 def test_events_unparsable_time_is_item_error(emu, session, token):

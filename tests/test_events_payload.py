@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from target_amazon_dsp_conversions.apis.base import ACCEPTED, NOT_ACKNOWLEDGED
 from target_amazon_dsp_conversions.apis.events import (
     INCOMPLETE_CONSENT_NOTICE,
     PARTNER,
@@ -613,14 +614,15 @@ def test_207_indexes_count_from_zero() -> None:
 
     assert results == [
         [Problem("FIELD_VALUE_IS_INVALID", "eventTime is invalid", "events[0].eventTime")],
-        None,
+        ACCEPTED,
         [Problem("INTERNAL_ERROR", "try later", None)],
-        None,
+        ACCEPTED,
     ]
 
 
 def test_207_keeps_every_error_of_an_item() -> None:
     body = {
+        "success": [{"index": 0, "event": build(record())}],
         "error": [
             _error(
                 1,
@@ -634,7 +636,7 @@ def test_207_keeps_every_error_of_an_item() -> None:
 
     results = EventsApi().read_multi_status(body, 2)
 
-    assert results[0] is None
+    assert results[0] is ACCEPTED
     assert results[1] == [
         Problem("FIELD_VALUE_IS_EMPTY", "consent is required", "events[1].consent"),
         Problem("FIELD_VALUE_IS_INVALID", "bad value", "events[1].value"),
@@ -655,9 +657,47 @@ def test_207_oddities_never_misplace_an_outcome() -> None:
 
     results = EventsApi().read_multi_status(body, 2)
 
-    assert results == [None, [Problem("AMAZON_REJECTED", "rejected by Amazon", None)]]
-    assert EventsApi().read_multi_status(None, 2) == [None, None]
-    assert EventsApi().read_multi_status({"success": []}, 1) == [None]
+    # Item 0 is in neither list: not acknowledged, never counted as accepted.
+    assert results == [
+        NOT_ACKNOWLEDGED,
+        [Problem("AMAZON_REJECTED", "rejected by Amazon", None)],
+    ]
+    assert EventsApi().read_multi_status(None, 2) == [NOT_ACKNOWLEDGED] * 2
+    assert EventsApi().read_multi_status({"success": []}, 1) == [NOT_ACKNOWLEDGED]
+    assert EventsApi().read_multi_status({"success": "all"}, 1) == [NOT_ACKNOWLEDGED]
+
+
+def test_207_items_left_out_of_both_lists_are_not_acknowledged() -> None:
+    # EventMultiStatusResponse lists each item in `success` ({index, event}) or in `error`
+    # ({index, errors}) (openapi/events-api.json); an item in neither was not acknowledged.
+    body = {
+        "success": [{"index": 0, "event": build(record())}] * 2,  # one item listed twice
+        "error": [_error(2, {"code": "BAD_REQUEST", "message": "bad"})],
+    }
+    assert schema_errors("events", "EventMultiStatusResponse", body) == []
+
+    results = EventsApi().read_multi_status(body, 4)
+
+    assert results == [
+        ACCEPTED,
+        NOT_ACKNOWLEDGED,
+        [Problem("BAD_REQUEST", "bad", None)],
+        NOT_ACKNOWLEDGED,
+    ]
+    # Listed in both: Amazon named a problem, so it is refused.
+    both = {
+        "success": [{"index": 0, "event": build(record())}],
+        "error": [_error(0, {"code": "BAD_REQUEST", "message": "bad"})],
+    }
+    assert EventsApi().read_multi_status(both, 1) == [[Problem("BAD_REQUEST", "bad", None)]]
+
+
+def test_a_dry_run_answer_accepts_every_event() -> None:
+    endpoint = Endpoint("https://advertising-api.amazon.com", "client", None)
+    request = EventsApi().build_request(("1", "SERVER_TO_SERVER"), [b"{}"] * 3, endpoint)
+    answer = EventsApi().dry_run_answer(request)
+    assert answer.status == 207
+    assert EventsApi().read_multi_status(answer.body, 3) == [ACCEPTED] * 3
 
 
 def test_read_error_states_amazons_code_and_message() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
 from target_amazon_dsp_conversions.amazon_fields import ApiRules
@@ -80,8 +81,19 @@ class KindResolver(Protocol):
         ...
 
 
-# Per item of a request, in request order: None when Amazon accepted it, else its problems.
-ItemResults = list[list[Problem] | None]
+class Acknowledgement(Enum):
+    """What Amazon's 207 says of an item other than refusing it."""
+
+    ACCEPTED = "accepted"  # listed in `success`
+    # Listed neither in `success` nor in `error`: nothing says Amazon has it, so it is neither
+    # journaled nor rejected; the run fails and the next one resends it.
+    NOT_ACKNOWLEDGED = "not acknowledged"
+
+
+ACCEPTED = Acknowledgement.ACCEPTED
+NOT_ACKNOWLEDGED = Acknowledgement.NOT_ACKNOWLEDGED
+# Per item of a request, in request order: ACCEPTED, NOT_ACKNOWLEDGED, or Amazon's problems.
+ItemResults = list["list[Problem] | Acknowledgement"]
 
 
 class CheckCalls(Protocol):
@@ -173,6 +185,10 @@ class ConversionApi(Protocol):
         """Per-item outcomes of a 2xx response to a request of `count` events."""
         ...
 
+    def dry_run_answer(self, request: OutgoingRequest) -> Response:
+        """The answer of a dry run: every item of `request` accepted, as Amazon lists it."""
+        ...
+
     def read_error(self, status: int, body: Any) -> Problem:
         """The problem a non-2xx response states, for the rejects file."""
         ...
@@ -208,10 +224,34 @@ def join_events(prefix: bytes, encoded_events: list[bytes], suffix: bytes) -> by
     return prefix + b",".join(encoded_events) + suffix
 
 
-def error_items(body: Any, base: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The `error[]` entries of a 207 body with their 0-based item index; others are skipped."""
-    errors = body.get("error") if isinstance(body, dict) else None
-    for item in errors or []:
+def item_results(
+    body: Any, base: int, count: int, problems_of: Callable[[dict[str, Any]], list[Problem]]
+) -> ItemResults:
+    """A multi-status body item by item: in `success` ACCEPTED, in `error` the problems
+    `problems_of` reads from its entry (an item in both is refused: Amazon named a problem),
+    in neither NOT_ACKNOWLEDGED. Both APIs' OpenAPI files list each item of a 207 in `success`
+    (`index` + message or the echoed event) or in `error` (`index` + errors); `base` is the
+    index of the first item (DSP 1, Events API 0)."""
+    results: ItemResults = [NOT_ACKNOWLEDGED] * count
+    for index, _ in _indexed(body, "success", base, count):
+        results[index] = ACCEPTED
+    for index, item in _indexed(body, "error", base, count):
+        earlier = results[index]
+        # An index listed twice keeps the problems of both entries.
+        results[index] = (earlier if isinstance(earlier, list) else []) + problems_of(item)
+    return results
+
+
+def accepting_all(count: int, base: int) -> Response:
+    """A 207 listing `count` items, indexed from `base`, all in `success`."""
+    return Response(207, {"success": [{"index": base + i} for i in range(count)]})
+
+
+def _indexed(body: Any, key: str, base: int, count: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The entries of `body[key]` with their 0-based item index; entries naming no item of
+    the request are skipped."""
+    entries = body.get(key) if isinstance(body, dict) else None
+    for item in entries if isinstance(entries, list) else []:
         if isinstance(item, dict):
             index = item_index(item.get("index"), base, count)
             if index is not None:

@@ -9,8 +9,9 @@ from typing import Any
 from target_amazon_dsp_conversions.amazon_fields import DSP_EVENT_MEDIA_TYPE
 from target_amazon_dsp_conversions.apis import base
 from target_amazon_dsp_conversions.apis.base import (
-    error_items,
+    accepting_all,
     http_problem,
+    item_results,
     join_events,
     purchase_fields_sent,
 )
@@ -25,6 +26,7 @@ from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.errors import Problem
 
 _TAIL = b"}"
+FIRST_INDEX = 1  # of a 207's items: "The index of the object in the request, starting from 1."
 _new = tuple.__new__
 
 
@@ -122,22 +124,13 @@ class DspApi:
         )
 
     def read_multi_status(self, body: Any, count: int) -> base.ItemResults:
-        """`BatchImportConversionEventDataResponseV1`: `error[].index` counts from 1."""
-        results: base.ItemResults = [None] * count
-        for index, item in error_items(body, 1, count):
-            code = str(item.get("code") or "AMAZON_REJECTED")
-            message = str(item.get("message") or code)
-            sub_errors = [e for e in item.get("errors") or [] if isinstance(e, dict)]
-            problems = [
-                Problem(
-                    str(e.get("errorType") or code),
-                    f"{message}: {e.get('message')}" if e.get("message") else message,
-                    e.get("fieldName"),
-                )
-                for e in sub_errors
-            ] or [Problem(code, message, None)]
-            results[index] = problems
-        return results
+        """`BatchImportConversionEventDataResponseV1`: `success[]` and `error[]`, indexed
+        from 1."""
+        return item_results(body, FIRST_INDEX, count, _item_problems)
+
+    def dry_run_answer(self, request: base.OutgoingRequest) -> base.Response:
+        """Every event accepted."""
+        return accepting_all(request.item_count, FIRST_INDEX)
 
     def read_error(self, status: int, body: Any) -> Problem:
         """`DspErrorV1`: `{message, requestId, errors[]}`."""
@@ -146,6 +139,21 @@ class DspApi:
         details = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict)]
         message = "; ".join([str(body.get("message") or ""), *details]).strip("; ")
         return http_problem(status, None, message or None)
+
+
+def _item_problems(item: dict[str, Any]) -> list[Problem]:
+    """`ConversionEventDataErrorResponseV1`: a code and message, and sub-errors per field."""
+    code = str(item.get("code") or "AMAZON_REJECTED")
+    message = str(item.get("message") or code)
+    sub_errors = [e for e in item.get("errors") or [] if isinstance(e, dict)]
+    return [
+        Problem(
+            str(e.get("errorType") or code),
+            f"{message}: {e.get('message')}" if e.get("message") else message,
+            e.get("fieldName"),
+        )
+        for e in sub_errors
+    ] or [Problem(code, message, None)]
 
 
 class DefinitionKinds:

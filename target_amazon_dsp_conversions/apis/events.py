@@ -15,9 +15,10 @@ from target_amazon_dsp_conversions.amazon_fields import (
 )
 from target_amazon_dsp_conversions.apis import base
 from target_amazon_dsp_conversions.apis.base import (
+    accepting_all,
     encode_json,
-    error_items,
     http_problem,
+    item_results,
     join_events,
     purchase_fields_sent,
 )
@@ -28,6 +29,7 @@ from target_amazon_dsp_conversions.errors import Problem, SettingError, reject
 # Events need nothing resolved: each is complete as encoded.
 _COMPLETE = base.ResolvedKind(b"", b"", sends_purchase_fields=False)
 PARTNER = "target_amazon_dsp_conversions"
+FIRST_INDEX = 0  # of a 207's items: their position in the request's `events`
 _DATA_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 _CUSTOM_TEXT = re.compile(r"^[A-Za-z0-9_]{1,256}$")
 _CUSTOM_DATA_TYPES = frozenset({"STRING", "INTEGER", "TIMESTAMP"})
@@ -179,28 +181,32 @@ class EventsApi:
         )
 
     def read_multi_status(self, body: Any, count: int) -> base.ItemResults:
-        """`EventMultiStatusResponse`: `error[].index` counts from 0."""
-        results: base.ItemResults = [None] * count
-        for index, item in error_items(body, 0, count):
-            problems = [
-                Problem(
-                    str(e.get("code") or "AMAZON_REJECTED"),
-                    str(e.get("message") or e.get("code") or "rejected by Amazon"),
-                    e.get("fieldLocation"),
-                )
-                for e in item.get("errors") or []
-                if isinstance(e, dict)
-            ]
-            problems = problems or [Problem("AMAZON_REJECTED", "rejected by Amazon")]
-            # An index listed twice keeps the problems of both entries.
-            results[index] = (results[index] or []) + problems
-        return results
+        """`EventMultiStatusResponse`: `success[]` and `error[]`, indexed from 0."""
+        return item_results(body, FIRST_INDEX, count, _item_problems)
+
+    def dry_run_answer(self, request: base.OutgoingRequest) -> base.Response:
+        """Every event accepted."""
+        return accepting_all(request.item_count, FIRST_INDEX)
 
     def read_error(self, status: int, body: Any) -> Problem:
         """Error responses are `{code, message}`."""
         if not isinstance(body, dict):
             return http_problem(status, None, None)
         return http_problem(status, body.get("code"), body.get("message"))
+
+
+def _item_problems(item: dict[str, Any]) -> list[Problem]:
+    """`ErrorsIndex`: Amazon's `Error`s of one item."""
+    problems = [
+        Problem(
+            str(e.get("code") or "AMAZON_REJECTED"),
+            str(e.get("message") or e.get("code") or "rejected by Amazon"),
+            e.get("fieldLocation"),
+        )
+        for e in item.get("errors") or []
+        if isinstance(e, dict)
+    ]
+    return problems or [Problem("AMAZON_REJECTED", "rejected by Amazon")]
 
 
 class EventKinds:

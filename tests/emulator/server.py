@@ -341,6 +341,9 @@ class AmazonAdsEmulator:
         self.throttle = Throttle()
         # dedupe id -> (code, message) or (code, message, field): a per-item error in the 207.
         self.poison_ids: dict[str, tuple[str, ...]] = {}
+        # dedupe ids a 207 leaves out of both `success` and `error` (and that are not kept):
+        # an answer that acknowledges an item neither way.
+        self.omit_ids: set[str] = set()
         self.authorize_denied = False
         # False: accepted events are not kept (long benchmark runs; constant memory).
         self.keep_ledger = True
@@ -1040,8 +1043,10 @@ class AmazonAdsEmulator:
                 d["conversionDefinitionId"]: d for d in self.definitions.get(adv.advertiser_id, [])
             }
             for index, item in enumerate(body["eventData"], start=1):
-                errs = self._dsp_item_errors(item, by_id, source, now)
                 dedupe = item.get("clientDedupeId")
+                if dedupe in self.omit_ids:
+                    continue
+                errs = self._dsp_item_errors(item, by_id, source, now)
                 if errs:
                     code = errs[0].pop("code")
                     for extra in errs[1:]:
@@ -1267,6 +1272,8 @@ class AmazonAdsEmulator:
         failures: list[dict[str, Any]] = []
         with self._lock:
             for index, event in enumerate(body["events"]):
+                if event.get("eventId") in self.omit_ids:
+                    continue
                 errs = self._event_item_errors(index, event, now, adv)
                 if errs:
                     failures.append({"index": index, "errors": errs[:20]})
