@@ -168,7 +168,7 @@ def test_readme_demo_runs_a_dry_run_pipeline_on_the_sample(tmp_path: Path) -> No
     assert "Run complete: 12 records read, 9 written to the dry-run file, 3 rejected" in out
     assert re.search(
         r"request 1: POST /accounts/1234567890/dsp/conversionDefinitions/eventData "
-        r"source=SERVER_TO_SERVER events=9 purchase: 7, signup: 2",
+        r"source=SERVER_TO_SERVER events=9 purchase: 7, sign_up: 2",
         out,
     )
     assert "A-1009: MISSING_MATCH_KEY" in out
