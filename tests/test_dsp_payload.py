@@ -219,11 +219,14 @@ def _lookup(configured: dict[str, Any], *listed: dict[str, Any], **query: Any) -
 
 @pytest.mark.parametrize("key", ["purchase", "Purchase", "OFF_AMAZON_PURCHASES", "order"])
 def test_setting_keys_match_in_the_canonical_form(key: str) -> None:
-    assert _lookup({key: "cd-1"}) == "cd-1"
+    # The advertiser has both IDs (a configured ID it lacks stops the run).
+    ids = [{"conversionDefinitionId": i, "source": "SERVER_TO_SERVER"} for i in ("cd-1", "cd-2")]
+    assert _lookup({key: "cd-1"}, *ids) == "cd-1"
     # A record's own name that spells the type finds it too; a name of its own comes first.
-    assert _lookup({key: "cd-1"}, name="Purchase") == "cd-1"
-    assert _lookup({key: "cd-1", "Store Purchase": "cd-2"}, name="Store Purchase") == "cd-2"
-    assert _lookup({key: "cd-1"}, name="Store Purchase") == "cd-1"  # then the type's name
+    assert _lookup({key: "cd-1"}, *ids, name="Purchase") == "cd-1"
+    both = {key: "cd-1", "Store Purchase": "cd-2"}
+    assert _lookup(both, *ids, name="Store Purchase") == "cd-2"
+    assert _lookup({key: "cd-1"}, *ids, name="Store Purchase") == "cd-1"  # then the type's name
 
 
 @pytest.mark.parametrize("listed_name", ["purchase", "Purchase", "OFF_AMAZON_PURCHASES", "Order"])
