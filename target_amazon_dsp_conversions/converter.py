@@ -114,6 +114,17 @@ class Refused(NamedTuple):
 
 
 Result = Converted | Refused
+
+
+class Block(NamedTuple):
+    """Whole lines to convert: Singer messages, or the raw records of a BATCH file."""
+
+    data: bytes
+    stream: str | None = None  # set: each line is a record of this stream (a BATCH file)
+    # Where a BATCH file's lines come from, for the main process only: (file, first line).
+    origin: tuple[str, int] | None = None
+
+
 _new = tuple.__new__
 
 _decoder = json.JSONDecoder(parse_float=Decimal)
@@ -238,6 +249,37 @@ class Converter:
         for metadata in SDC_METADATA_KEYS:
             record.pop(metadata, None)
         return self.convert(stream, record, now)
+
+    def convert_any(self, block: Block) -> BlockResults:
+        """`convert_block` or `convert_records`, as the block holds."""
+        if block.stream is None:
+            return self.convert_block(block.data)
+        return self.convert_records(block.stream, block.data)
+
+    def convert_records(self, name: str, block: bytes) -> BlockResults:
+        """One result per line of a block of a BATCH file's raw records of stream `name`, as
+        `convert_block` gives for their RECORD messages; None where the reader must read the
+        line itself (a blank line, a line that is not a JSON object, a stream it converts
+        otherwise)."""
+        lines = split_lines(block)
+        stream = self._streams.get(name)
+        if stream is None:
+            return BlockResults.of([None] * len(lines))
+        now = datetime.now(timezone.utc)
+        results: list[Result | None] = []
+        for line in lines:
+            result = None
+            if not (b"\\u" in line and _SURROGATE_ESCAPE.search(line)):
+                try:
+                    record = _decode_line(line.decode())
+                    if type(record) is dict:
+                        for metadata in SDC_METADATA_KEYS:
+                            record.pop(metadata, None)
+                        result = self.convert(stream, record, now)
+                except Exception:  # noqa: BLE001 - the reader meets it again and says it
+                    result = None
+            results.append(result)
+        return BlockResults.of(results)
 
     def convert_block(self, block: bytes) -> BlockResults:
         """One result per line of a block of whole lines, all with the same clock reading.

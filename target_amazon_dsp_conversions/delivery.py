@@ -58,13 +58,14 @@ class Delivery:
         endpoint: Endpoint,
         outcomes: Outcomes,
         max_in_flight: int,
+        max_events: int,
     ) -> None:
-        """Start the pool of upload threads."""
+        """Start the pool of upload threads; requests carry at most `max_events` events."""
         self._api = api
         self._transport = transport
         self._endpoint = endpoint
         self._outcomes = outcomes
-        self._batcher = Batcher(api.rules.max_events_per_request)
+        self._batcher = Batcher(max_events)
         self._lock = threading.Lock()  # guards the batcher: the ticker flushes too
         # Held by the ticker from taking batches until they are in flight, so that `wait`
         # never misses batches taken but not yet submitted (they would be lost to a closed pool).

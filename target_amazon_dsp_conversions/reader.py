@@ -1,6 +1,7 @@
 """Reading Singer input: blocks of whole lines, converted (here or by worker processes), settled
-in input order; every other message goes to the SDK. Errors name the line, never its content
-(input holds personal data).
+in input order; every other message goes to the SDK. The records of a BATCH message's files go
+the same way, block by block, before the next input line. Errors name the line, never its
+content (input holds personal data).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
+from target_amazon_dsp_conversions.batch_files import BatchFileError, BatchMessage, record_blocks
+from target_amazon_dsp_conversions.batch_files import shown as shown_url
 from target_amazon_dsp_conversions.converter import (
+    Block,
     BlockResults,
     Converter,
     StreamSpec,
@@ -90,7 +94,7 @@ class SafeSingerReader(SingerReader):
         self._pool: WorkerPool | None = None
         self._pool_tried = False
         self._bytes_read = 0
-        self._ready: deque[tuple[bytes, BlockResults | None]] = deque()
+        self._ready: deque[tuple[Block, BlockResults | None]] = deque()
         # A SCHEMA came that blocks already converted did not know of: their results are
         # not used (their lines are handled one by one) until the workers learn it.
         self._stale_results = False
@@ -120,21 +124,24 @@ class SafeSingerReader(SingerReader):
 
     def _read_all(self, file_input: IO[str] | None) -> None:
         """Blocks go to a free worker as soon as they are read (or are converted here);
-        results are settled oldest first. A SCHEMA line is a barrier: the blocks before it are
-        finished, it is handled here, and the converters learn the new stream before any later
-        block."""
+        results are settled oldest first. A SCHEMA or BATCH line is a barrier: the blocks before
+        it are finished, it is handled here (the converters learn the new stream; the batch's
+        records are converted and settled), before any later block."""
         for block in self._blocks(file_input):
-            self._bytes_read += len(block)
-            if not self._pool_tried and self._bytes_read >= _START_WORKERS_AT:
-                self._start_pool()
-            for part, schema_line in _split_at_schema_lines(block):
+            self._count_bytes(len(block))
+            for part, barrier_line in _split_at_barrier_lines(block):
                 if part:
-                    self._convert(part)
-                if schema_line is not None:
+                    self._convert(Block(part))
+                if barrier_line is not None:
                     self._finish_in_flight()
-                    self._handle_line(schema_line)
+                    self._handle_line(barrier_line)
                     self._finish_in_flight()
         self._finish_in_flight()
+
+    def _count_bytes(self, size: int) -> None:
+        self._bytes_read += size
+        if not self._pool_tried and self._bytes_read >= _START_WORKERS_AT:
+            self._start_pool()
 
     def _start_pool(self) -> None:
         assert self.handler is not None
@@ -143,13 +150,13 @@ class SafeSingerReader(SingerReader):
         if self._pool is not None:
             self._pool.set_streams(self.handler.line_streams(self._stream_names))
 
-    def _convert(self, block: bytes) -> None:
+    def _convert(self, block: Block) -> None:
         """Send the block to a worker (waiting for the oldest one if none is free), then
         settle the answers that came back; without workers, convert and settle it here."""
         pool = self._pool
         if pool is None:
             assert self.handler is not None
-            self._handle(block, self.handler.converter.convert_block(block))
+            self._handle(block, self.handler.converter.convert_any(block))
             return
         while not pool.has_free_worker and pool.blocks_in_flight:
             self._ready.append(self._receive(pool))
@@ -158,7 +165,7 @@ class SafeSingerReader(SingerReader):
         else:  # the workers are still starting, or the pool broke: converted here
             self._warn_if_broken(pool)
             assert self.handler is not None
-            self._ready.append((block, self.handler.converter.convert_block(block)))
+            self._ready.append((block, self.handler.converter.convert_any(block)))
         while self._ready:
             self._handle(*self._ready.popleft())
         if self._stale_results:
@@ -176,7 +183,7 @@ class SafeSingerReader(SingerReader):
             if pool is not None and self.handler is not None:
                 pool.set_streams(self.handler.line_streams(self._stream_names))
 
-    def _receive(self, pool: WorkerPool) -> tuple[bytes, BlockResults | None]:
+    def _receive(self, pool: WorkerPool) -> tuple[Block, BlockResults | None]:
         self.waiting_for_input = True  # a stop signal may end the wait at once
         try:
             received = pool.receive()
@@ -198,20 +205,27 @@ class SafeSingerReader(SingerReader):
             self._pool.close(wait=wait)
             self._pool = None
 
-    def _handle(self, block: bytes, results: BlockResults | None) -> None:
+    def _handle(self, block: Block, results: BlockResults | None) -> None:
         """The lines of a block in order: converted records settled in runs (no other message,
         so no STATE, among them), every other line handled on its own."""
-        lines = split_lines(block)
+        lines = split_lines(block.data)
         if results is None or self._stale_results:
-            for line in lines:
-                self._handle_line(line)
+            for number, line in enumerate(lines):
+                if block.origin is None:
+                    self._handle_line(line)
+                else:
+                    self._handle_batch_line(block, block.origin[1] + number, line)
             return
         assert self.handler is not None
         outcomes = results.outcomes
+        origin = block.origin
         start = 0
         while start < len(lines):
             if outcomes[start] is None:
-                self._handle_line(lines[start])
+                if origin is None:
+                    self._handle_line(lines[start])
+                else:
+                    self._handle_batch_line(block, origin[1] + start, lines[start])
                 start += 1
                 continue
             end = start + 1
@@ -219,9 +233,18 @@ class SafeSingerReader(SingerReader):
                 end += 1
             self.handler.check_stop()
             whole = start == 0 and end == len(lines)
-            self.handler.settle(lines[start:end], results if whole else results.part(start, end))
-            self.line_number += end - start
-            self._counts["RECORD"] += end - start
+            part = results if whole else results.part(start, end)
+            if origin is None:
+                self.handler.settle(lines[start:end], part)
+                self.line_number += end - start
+                self._counts["RECORD"] += end - start
+            else:
+                url, first = origin
+                records = [
+                    _batch_origin(url, first + i) + _record_text(lines[i]) + b"}"
+                    for i in range(start, end)
+                ]
+                self.handler.settle(records, part)
             start = end
 
     def _blocks(self, file_input: IO[str] | None) -> Iterator[bytes]:
@@ -293,6 +316,10 @@ class SafeSingerReader(SingerReader):
         if kind == "RECORD" and self._settle_record(raw, message):
             self._counts[kind] += 1
             return
+        if kind == "BATCH":
+            self._read_batch(message)
+            self._counts[kind] += 1
+            return
         callback = self._callbacks.get(kind)
         if callback is None:
             self._skip_unknown_message(message)
@@ -322,6 +349,71 @@ class SafeSingerReader(SingerReader):
         self.handler.settle([line], BlockResults.of([result]))
         return True
 
+    # BATCH messages.
+
+    def _read_batch(self, message: dict[str, Any]) -> None:
+        """The records of every file of a BATCH message, converted and settled in order, as
+        their RECORD messages would be, before the next input line (a STATE after the BATCH
+        waits for all of them)."""
+        where = f"input line {self.line_number}"
+        try:
+            batch = BatchMessage.of(message)
+        except BatchFileError as exc:
+            raise BatchFileError(f"{where}: {exc}") from None
+        if batch.stream not in self._stream_names:
+            raise RecordsWithoutSchemaException(
+                f"{where}: BATCH of stream '{batch.stream[:100]}' came before its SCHEMA"
+            )
+        # A BATCH line is a barrier (`_read_all`), unless spelled with escapes: then later
+        # input is already being converted, and the batch's blocks are converted here.
+        pool = self._pool
+        at_barrier = not self._ready and (pool is None or not pool.blocks_in_flight)
+        assert self.handler is not None
+        try:
+            for url in batch.manifest:
+                for first_line, data in record_blocks(batch, url, _BLOCK_BYTES):
+                    block = Block(data, batch.stream, (url, first_line))
+                    if at_barrier:
+                        self._count_bytes(len(data))
+                        self._convert(block)
+                    else:
+                        self._handle(block, self.handler.converter.convert_any(block))
+        except BatchFileError as exc:
+            raise BatchFileError(f"{where}: {exc}") from None
+        if at_barrier:
+            self._finish_in_flight()
+
+    def _handle_batch_line(self, block: Block, number: int, raw: bytes) -> None:
+        """A BATCH file's line that was not converted beforehand: read here, and settled as
+        the RECORD message it stands for."""
+        assert self.handler is not None and block.stream is not None and block.origin is not None
+        self.handler.check_stop()
+        url = block.origin[0]
+        where = f"line {number} of BATCH file '{shown_url(url)}' (input line {self.line_number})"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputLine(
+                f"{where} is not UTF-8 text; nothing after it was read"
+            ) from None
+        if not text.strip():
+            return
+        record = self._decode_json(text, where)
+        line = _batch_origin(url, number) + record_line(record)[len(b'{"record":') :]
+        message = {"type": "RECORD", "stream": block.stream, "record": record}
+        try:
+            result = self.handler.converter.convert_message(message, datetime.now(timezone.utc))
+        except MissingKeyPropertiesInput as exc:
+            raise MissingKeyPropertiesError(f"{where}: {exc}") from None
+        if result is None:  # a stream the SDK maps: its RECORD callback, as for input lines
+            try:
+                self._callbacks["RECORD"](message)
+            except (InputError, RecordsWithoutSchemaException) as exc:
+                what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise type(exc)(f"{where}: {what}") from None
+            return
+        self.handler.settle([line], BlockResults.of([result]))
+
     def _learn_stream(self, message: dict[str, Any]) -> None:
         """After a SCHEMA: the converters learn the stream (workers once none is busy)."""
         assert self.handler is not None
@@ -345,24 +437,28 @@ class SafeSingerReader(SingerReader):
 
     def deserialize_json(self, line: str) -> dict:
         """Parse one line; a broken line is named by number, not by content."""
+        message = self._decode_json(line, f"input line {self.line_number}")
+        if not isinstance(message, dict):
+            raise InvalidInputLine(
+                f"input line {self.line_number} is not a Singer message (a JSON object)"
+            )
+        return message
+
+    def _decode_json(self, line: str, where: str) -> Any:
+        """The JSON value of a line (lone surrogates cleaned, with a warning once)."""
         try:
             message = _decode(line)
         except json.JSONDecodeError as exc:
             raise InvalidInputLine(
-                f"input line {self.line_number} is not valid JSON ({exc.msg} at column "
-                f"{exc.pos + 1}); nothing after it was read"
+                f"{where} is not valid JSON ({exc.msg} at column {exc.pos + 1}); nothing after "
+                "it was read"
             ) from None
         except (ValueError, RecursionError) as exc:
             # An integer beyond Python's digit limit, or nesting deeper than the stack allows.
             reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long"
             raise InvalidInputLine(
-                f"input line {self.line_number} cannot be read ({reason}); nothing after it "
-                "was read"
+                f"{where} cannot be read ({reason}); nothing after it was read"
             ) from None
-        if not isinstance(message, dict):
-            raise InvalidInputLine(
-                f"input line {self.line_number} is not a Singer message (a JSON object)"
-            )
         self._line_cleaned = False
         if "\\u" in line and _SURROGATE_ESCAPE.search(line):
             cleaned = _without_lone_surrogates(message)
@@ -371,9 +467,9 @@ class SafeSingerReader(SingerReader):
                 if not self._warned_surrogates:
                     self._warned_surrogates = True
                     logger.warning(
-                        "Input line %d holds text that is not valid Unicode (a lone surrogate "
-                        "escape); such characters are replaced with U+FFFD",
-                        self.line_number,
+                        "%s holds text that is not valid Unicode (a lone surrogate escape); "
+                        "such characters are replaced with U+FFFD",
+                        where[0].upper() + where[1:],
                     )
                 return cleaned
         return message
@@ -398,12 +494,13 @@ class SafeSingerReader(SingerReader):
             logger.warning("Skipping Singer messages of unknown type %r", kind)
 
 
-def _split_at_schema_lines(block: bytes) -> Iterator[tuple[bytes, bytes | None]]:
-    """(lines before, the SCHEMA line after them or None): what may be a SCHEMA message is
-    found by its text; a line that only mentions the word is handled here, which is harmless."""
+def _split_at_barrier_lines(block: bytes) -> Iterator[tuple[bytes, bytes | None]]:
+    """(lines before, the SCHEMA or BATCH line after them or None): what may be such a message
+    is found by its text; a line that only mentions the word is handled here, which is
+    harmless."""
     start = 0
     while True:
-        found = block.find(b'"SCHEMA"', start)
+        found = _find_barrier(block, start)
         if found < 0:
             yield block[start:], None
             return
@@ -412,6 +509,22 @@ def _split_at_schema_lines(block: bytes) -> Iterator[tuple[bytes, bytes | None]]
         line_end = block.find(b"\n", found) + 1 or len(block)
         yield block[start:line_start], block[line_start:line_end]
         start = line_end
+
+
+def _find_barrier(block: bytes, start: int) -> int:
+    schema = block.find(b'"SCHEMA"', start)
+    batch = block.find(b'"BATCH"', start, schema if schema >= 0 else len(block))
+    return batch if batch >= 0 else schema
+
+
+def _batch_origin(url: str, line: int) -> bytes:
+    """The start of a BATCH record's line as the rejects file reads it (`record_of_line`):
+    where it came from, then (after this) its record and a closing brace."""
+    return f'{{"batch_file":{json.dumps(shown_url(url))},"batch_line":{line},"record":'.encode()
+
+
+def _record_text(line: bytes) -> bytes:
+    return line.rstrip(b"\r\n")
 
 
 def _readable_now(fd: int) -> bool:

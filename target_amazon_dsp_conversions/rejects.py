@@ -31,6 +31,8 @@ logger = logging.getLogger("target-amazon-dsp-conversions")
 SETTING = "rejects_path"
 # How much of the file's end is read at a time to find its last line.
 _TAIL_BYTES = 1 << 16
+# Where a record of a BATCH message came from: the file (its URL) and the line (Parquet: row).
+BATCH_ORIGIN_KEYS = ("batch_file", "batch_line")
 # Whole numbers up to this many digits are written as they are; longer ones (1e400) as floats.
 _MAX_INTEGER_DIGITS = 40
 
@@ -55,13 +57,15 @@ class RejectsFile:
         *,
         key_properties: Sequence[str] = (),
         dedupe_id: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> None:
         """One line per record, whole or not at all, handed to the system at once so that a
         crash cannot lose it; OutputError when it cannot be written (the record is then not
         settled).
 
         `key_properties` are the stream's, `dedupe_id` the one the record was (or would have
-        been) sent with, None when it has none (its key properties are all null)."""
+        been) sent with, None when it has none (its key properties are all null); `origin`
+        names the BATCH file and line a record came from."""
         line = strict_json(
             {
                 "stream": stream,
@@ -70,6 +74,7 @@ class RejectsFile:
                 "rejected_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "key_properties": list(key_properties),
                 "dedupe_id": dedupe_id,
+                **(origin or {}),
             }
         )
         with self._lock:
@@ -162,10 +167,12 @@ def record_line(record: Any) -> bytes:
     return ('{"record":' + _encode_record(record) + "}").encode()
 
 
-def record_of_line(line: bytes) -> Any:
-    """The record of a RECORD line, as the rejects file shows it (without SDK metadata)."""
-    record = _decode(line.decode("utf-8")).get("record")
+def record_of_line(line: bytes) -> tuple[Any, dict[str, Any]]:
+    """The record of a RECORD line, as the rejects file shows it (without SDK metadata), and
+    where it came from when that was a BATCH file (`batch_file`, `batch_line`)."""
+    message = _decode(line.decode("utf-8"))
+    record = message.get("record")
     if isinstance(record, dict):
         for name in SDC_METADATA_KEYS:
             record.pop(name, None)
-    return record
+    return record, {key: message[key] for key in BATCH_ORIGIN_KEYS if key in message}

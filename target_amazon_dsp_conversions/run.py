@@ -61,10 +61,14 @@ class Run(Outcomes):
         settings: Settings,
         emit_state: Callable[[Any], None],
         converter: Converter | None = None,
+        *,
+        batch_size_rows: int | None = None,
     ) -> None:
         """Build the run's parts and create its output files (a file that cannot be created
         stops the run here, before input is read); no network traffic yet. `converter`: the one
-        the start-up check built (`startup_checks.CheckedConfig`), else one is built here."""
+        the start-up check built (`startup_checks.CheckedConfig`), else one is built here.
+        `batch_size_rows` (the SDK's setting) caps events per request below the API's own
+        limit."""
         self.settings = settings
         self.api = api_for(settings.api, region=settings.region)
         self.converter = converter or Converter(settings.conversion())
@@ -105,6 +109,10 @@ class Run(Outcomes):
             endpoint=settings.endpoint(),
             outcomes=self,
             max_in_flight=settings.max_concurrent_requests,
+            max_events=min(
+                batch_size_rows or self.api.rules.max_events_per_request,
+                self.api.rules.max_events_per_request,
+            ),
         )
         self._ticker = ProgressTicker(self._progress, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
@@ -386,13 +394,15 @@ class Run(Outcomes):
     ) -> None:
         """Written to the rejects file, then settled; a record whose line cannot be written is
         not settled (no STATE passes it), and the run stops."""
+        record, origin = record_of_line(line)
         try:
             self.rejects.write(
                 stream,
-                record_of_line(line),
+                record,
                 problems,
                 key_properties=key_properties,
                 dedupe_id=dedupe_id,
+                origin=origin,
             )
         except OutputError as exc:
             self.stats.count_undelivered(stream, dedupe_id or "", str(exc))

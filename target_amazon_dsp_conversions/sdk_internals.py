@@ -1,12 +1,10 @@
-"""The three places where this target needs singer-sdk to do something it offers no public
+"""The two places where this target needs singer-sdk to do something it offers no public
 hook for. Everything else uses the SDK's documented hooks.
 
 - `_validate_config`: the SDK checks the config against the JSON schema at start-up and reports
   every error in its own words; our checks run first, so a bad setting is one line naming it.
 - `_process_state_message`: the SDK writes the latest STATE after draining its sinks; this
   target writes a STATE only once Amazon acknowledged every record before it (the ledger).
-- `_process_batch_message`: a BATCH message names files for the target to read; this target
-  refuses it with one line instead of reading paths chosen by its input.
 
 `tests/test_sdk_internals.py` fails when the SDK changes any of them underneath.
 """
@@ -19,13 +17,13 @@ from singer_sdk import Target
 
 
 class TargetWithAckedState(Target):
-    """A Target whose subclass gets `check_settings`, `on_state` and `on_batch_message`."""
+    """A Target whose subclass gets `check_settings` and `on_state`. (BATCH messages never reach
+    the SDK: the reader reads their files as it reads input lines.)"""
 
     # The SDK's method names and the public ones they are routed to (tested).
     ROUTED = {  # noqa: RUF012 - read-only table
         "_validate_config": "check_settings",
         "_process_state_message": "on_state",
-        "_process_batch_message": "on_batch_message",
     }
 
     def check_settings(self) -> dict[str, Any] | None:
@@ -37,10 +35,6 @@ class TargetWithAckedState(Target):
         """A STATE message's value."""
         raise NotImplementedError
 
-    def on_batch_message(self, message: dict[str, Any]) -> None:
-        """A BATCH message."""
-        raise NotImplementedError
-
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         checked = self.check_settings()
         if checked is not None:
@@ -50,6 +44,3 @@ class TargetWithAckedState(Target):
     def _process_state_message(self, message_dict: dict) -> None:
         self.message_reader.assert_line_requires(message_dict, requires={"value"})
         self.on_state(message_dict["value"])
-
-    def _process_batch_message(self, message_dict: dict) -> None:
-        self.on_batch_message(message_dict)

@@ -266,6 +266,20 @@ def check_advertiser_id(setting: str, value: str) -> None:
         raise SettingError(setting, f"must be a numeric DSP advertiser ID, got {value!r}")
 
 
+APPEND_ONLY = "append-only"
+
+
+def _append_only(name: str, value: Any) -> str | None:
+    text = _text(name, value)
+    if text is not None and text.lower() != APPEND_ONLY:
+        raise SettingError(
+            name,
+            f"must be {APPEND_ONLY}, got {text!r}: a conversions API only appends events; it "
+            "cannot update or delete the ones it was sent",
+        )
+    return text and APPEND_ONLY
+
+
 TEXT = Kind(th.StringType(), _text)
 BOOLEAN = Kind(th.BooleanType(), _boolean)
 SECONDS = Kind(th.NumberType(), _seconds)
@@ -277,3 +291,5 @@ MAPPING = Kind(
 )
 DEFAULTS = Kind(th.ObjectType(additional_properties=th.AnyType()), _per_conversion_field(_constant))
 DEFINITIONS = Kind(th.ObjectType(additional_properties=th.AnyType()), _conversion_definitions)
+# The SDK's `load_method`, narrowed to the one a conversions API can do.
+LOAD_METHOD = Kind(th.StringType(), _append_only, (APPEND_ONLY,))

@@ -25,9 +25,11 @@ from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.identity import MATCH_KEY_TYPES
 from target_amazon_dsp_conversions.setting_kinds import (
     ADVERTISER_ID,
+    APPEND_ONLY,
     BOOLEAN,
     DEFAULTS,
     DEFINITIONS,
+    LOAD_METHOD,
     MAPPING,
     PROFILE_ID,
     SECONDS,
@@ -261,6 +263,31 @@ def _sdk_settings() -> dict[str, Reader]:
     return {name: reader_for(about) for name, about in schema["properties"].items()}
 
 
-SDK_SETTINGS = _sdk_settings()
+# The SDK's settings whose values this target narrows, declared with what they mean here:
+# `--about` and Meltano show these instead of the SDK's own words.
+_NARROWED_SDK_SETTINGS: dict[str, tuple[Kind, str]] = {
+    "load_method": (
+        LOAD_METHOD,
+        "append-only, the only value: a conversions API only appends events.",
+    ),
+    "batch_size_rows": (
+        integer(1),
+        "Upper bound on events per request (never above the API's own limit: 100 dsp, "
+        "500 events); default: the API's limit.",
+    ),
+}
+for _name, (_kind, _description) in _NARROWED_SDK_SETTINGS.items():
+    CONFIG_SCHEMA["properties"][_name] = th.Property(
+        _name,
+        _kind.schema,
+        title=_title(_name),
+        description=_description,
+        allowed_values=list(_kind.allowed_values or []) or None,
+        default=APPEND_ONLY if _name == "load_method" else None,
+    ).to_dict()[_name]
+SDK_SETTINGS = {
+    **_sdk_settings(),
+    **{name: kind.read for name, (kind, _) in _NARROWED_SDK_SETTINGS.items()},
+}
 KNOWN_SETTINGS: tuple[str, ...] = (*(declared.name for declared in fields(Settings)), *SDK_SETTINGS)
 KNOWN = frozenset(KNOWN_SETTINGS)

@@ -17,7 +17,7 @@ from singer_sdk.mapper import SameRecordTransform
 
 from target_amazon_dsp_conversions.config_sources import environment_config
 from target_amazon_dsp_conversions.converter import BlockResults, Converter, StreamSpec
-from target_amazon_dsp_conversions.errors import DeliveryError, InputError, SignInError, UserError
+from target_amazon_dsp_conversions.errors import DeliveryError, SignInError, UserError
 from target_amazon_dsp_conversions.reader import SafeSingerReader
 from target_amazon_dsp_conversions.run import STOP_GRACE_SECONDS, Run
 from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
@@ -77,7 +77,12 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
         super().__init__(config=config, parse_env_config=False, validate_config=validate_config)
         assert self._checked is not None  # check_settings ran in the SDK's __init__
         self.settings = self._checked.settings
-        self.run = Run(self.settings, self.emit_state, self._checked.converter)
+        self.run = Run(
+            self.settings,
+            self.emit_state,
+            self._checked.converter,
+            batch_size_rows=self.config.get("batch_size_rows"),
+        )
         self.converter: Converter = self.run.converter
         self.stop_signal: int | None = None
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -97,14 +102,6 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
     def on_state(self, state: Any) -> None:
         """Emitted once every record before it is settled."""
         self.run.on_state(state)
-
-    def on_batch_message(self, message: dict[str, Any]) -> None:  # noqa: ARG002
-        """BATCH names files for the target to read; this target does not declare the
-        capability, and reading paths chosen by the input is not something to do silently."""
-        raise InputError(
-            "BATCH messages are not supported; run the tap without batch mode "
-            "(RECORD messages only)"
-        )
 
     def process_endofpipe(self) -> None:
         """End of input: flush, wait for every answer, emit the last STATE, report."""

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from target_amazon_dsp_conversions.converter import (
+    Block,
     BlockResults,
     ConversionSettings,
     Converter,
@@ -89,7 +90,7 @@ class WorkerPool:
             raise
         self._starting: list[_Worker] = list(self._workers)
         self._free: deque[_Worker] = deque()
-        self._busy: deque[tuple[_Worker, bytes]] = deque()
+        self._busy: deque[tuple[_Worker, Block]] = deque()
         self._streams: dict[str, StreamSpec] | None = None
         self.broken = False
 
@@ -125,13 +126,16 @@ class WorkerPool:
         for worker in self._workers:
             self._send(worker, ("streams", streams))
 
-    def send(self, block: bytes) -> None:
+    def send(self, block: Block) -> None:
         """Give a block of whole lines to a free worker."""
         worker = self._free.popleft()
         self._busy.append((worker, block))
-        self._send(worker, ("block", block))
+        if block.stream is None:
+            self._send(worker, ("block", block.data))
+        else:
+            self._send(worker, ("records", (block.stream, block.data)))
 
-    def receive(self) -> tuple[bytes, BlockResults | None]:
+    def receive(self) -> tuple[Block, BlockResults | None]:
         """The oldest block in flight and its results (None: the main process converts it)."""
         worker, block = self._busy.popleft()
         if not self.broken:
@@ -176,6 +180,8 @@ def _serve(jobs: Connection, results: Connection) -> None:
             converter.set_streams(payload)
         elif kind == "block" and converter is not None:
             results.send(converter.convert_block(payload))
+        elif kind == "records" and converter is not None:
+            results.send(converter.convert_records(*payload))
 
 
 def main(argv: list[str]) -> None:

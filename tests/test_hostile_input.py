@@ -59,7 +59,10 @@ def test_broken_json_stops_after_delivering_what_came_before(
         ('{"type": "RECORD", "stream": "conversions", "record": {"n": ' + "9" * 5000 + "}}",
          "a number too long"),
         ('{"type": "BATCH", "stream": "conversions", "encoding": {"format": "jsonl"}, '
-         '"manifest": ["file:///etc/passwd"]}', "BATCH messages are not supported"),
+         '"manifest": ["file:///etc/passwd"]}',
+         "line 1 of BATCH file 'file:///etc/passwd' (input line 10) is not valid JSON"),
+        ('{"type": "BATCH", "stream": "conversions", "encoding": {"format": "csv"}, '
+         '"manifest": []}', "encoding format 'csv' is not supported (jsonl, or parquet"),
     ],
 )  # fmt: skip
 def test_messages_the_run_cannot_go_past(

@@ -26,10 +26,6 @@ CALLERS = {
         BaseSingerReader.process_lines,
         "SingerMessageType.STATE: self._process_state_message",
     ),
-    "_process_batch_message": (
-        BaseSingerReader.process_lines,
-        "SingerMessageType.BATCH: self._process_batch_message",
-    ),
 }
 
 

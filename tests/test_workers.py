@@ -16,6 +16,7 @@ import pytest
 
 from target_amazon_dsp_conversions.conversion_settings import ConversionSettings
 from target_amazon_dsp_conversions.converter import (
+    Block,
     Converted,
     Converter,
     Refused,
@@ -306,10 +307,12 @@ def test_a_dead_worker_breaks_the_pool_and_its_block_comes_back_unconverted() ->
             assert time.monotonic() < deadline, "the worker never became ready"
             time.sleep(0.01)
         pool.set_streams(ORDERS)
-        block = "".join(
-            json.dumps({"type": "RECORD", "stream": "orders", "record": order(i * 40)}) + "\n"
-            for i in range(10)
-        ).encode()
+        block = Block(
+            "".join(
+                json.dumps({"type": "RECORD", "stream": "orders", "record": order(i * 40)}) + "\n"
+                for i in range(10)
+            ).encode()
+        )
         pool.send(block)
         received, converted = pool.receive()
         assert received == block and converted is not None and None not in converted
@@ -374,7 +377,7 @@ def test_a_worker_converts_a_block_as_the_main_process_does() -> None:
             assert time.monotonic() < deadline, "the worker never became ready"
             time.sleep(0.01)
         pool.set_streams(ORDERS)
-        pool.send(block)
+        pool.send(Block(block))
         _, from_worker = pool.receive()
     finally:
         pool.close(wait=False)
