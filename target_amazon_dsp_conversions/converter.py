@@ -157,11 +157,24 @@ class Converter:
             user_identifier_type=settings.user_identifier_type,
         )
         self._streams: dict[str, Stream] = {}
+        self._specs: dict[str, StreamSpec] = {}  # what each of `_streams` was compiled from
         self._kinds: dict[EventKind, EventKind] = {}
 
     def set_streams(self, streams: Mapping[str, StreamSpec]) -> None:
         """The streams whose RECORD lines `convert_line` converts."""
-        self._streams = {name: Stream.compile(name, spec) for name, spec in streams.items()}
+        self.update_streams({name: None for name in self._streams if name not in streams})
+        self.update_streams(streams)
+
+    def update_streams(self, changes: Mapping[str, StreamSpec | None]) -> None:
+        """Streams added, changed or (None) no longer converted; a stream whose spec did not
+        change keeps its compiled checks."""
+        for name, spec in changes.items():
+            if spec is None:
+                self._streams.pop(name, None)
+                self._specs.pop(name, None)
+            elif self._specs.get(name) != spec or name not in self._streams:
+                self._streams[name] = Stream.compile(name, spec)
+                self._specs[name] = spec
 
     def convert(self, stream: Stream, record: dict[str, Any], now: datetime) -> Result:
         """The result for one record (raises as `Stream.problem` does)."""

@@ -7,6 +7,7 @@ content (input holds personal data).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -87,6 +88,14 @@ class SafeSingerReader(SingerReader):
         self._callbacks: dict[str, Callable[[dict], None]] = {}
         self._counts: Counter[str] = Counter()
         self._stream_names: set[str] = set()
+        # Streams converted from their lines, as the converters know them, and the changes
+        # the worker processes have yet to learn.
+        self._line_streams: dict[str, StreamSpec] = {}
+        self._changed_streams: dict[str, StreamSpec | None] = {}
+        # The latest SCHEMA line of each stream, and the stream of each such line: the same
+        # SCHEMA sent again is recognised by its bytes and costs nothing more.
+        self._schema_lines: dict[str, bytes] = {}
+        self._schema_line_streams: dict[bytes, str] = {}
         self._unknown_types: set[str] = set()
         self._warned_surrogates = False
         self._line_cleaned = False  # the last line decoded held lone surrogates
@@ -130,6 +139,10 @@ class SafeSingerReader(SingerReader):
         for block in self._blocks(file_input):
             self._count_bytes(len(block))
             for part, barrier_line in _split_at_barrier_lines(block):
+                if barrier_line is not None and self._repeats_a_schema(barrier_line):
+                    # Nothing changes: no barrier; the line is counted in its turn.
+                    self._convert(Block(part + barrier_line))
+                    continue
                 if part:
                     self._convert(Block(part))
                 if barrier_line is not None:
@@ -147,8 +160,9 @@ class SafeSingerReader(SingerReader):
         assert self.handler is not None
         self._pool_tried = True
         self._pool = self.handler.start_worker_pool()
+        self._changed_streams.clear()
         if self._pool is not None:
-            self._pool.set_streams(self.handler.line_streams(self._stream_names))
+            self._pool.set_streams(self._line_streams)
 
     def _convert(self, block: Block) -> None:
         """Send the block to a worker (waiting for the oldest one if none is free), then
@@ -180,8 +194,9 @@ class SafeSingerReader(SingerReader):
             self._handle(*self._receive(pool))
         if self._stale_results:
             self._stale_results = False
-            if pool is not None and self.handler is not None:
-                pool.set_streams(self.handler.line_streams(self._stream_names))
+            if pool is not None:
+                pool.set_streams(self._changed_streams)
+            self._changed_streams.clear()
 
     def _receive(self, pool: WorkerPool) -> tuple[Block, BlockResults | None]:
         self.waiting_for_input = True  # a stop signal may end the wait at once
@@ -309,6 +324,9 @@ class SafeSingerReader(SingerReader):
         assert self.handler is not None
         self.line_number += 1
         self.handler.check_stop()
+        if self._repeats_a_schema(raw):
+            self._counts["SCHEMA"] += 1
+            return
         message = self._message_of(raw)
         if message is None:
             return  # a blank line (a tap's stray print) holds no message
@@ -331,7 +349,7 @@ class SafeSingerReader(SingerReader):
                 what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise type(exc)(f"input line {self.line_number}: {what}") from None
             if kind == "SCHEMA":
-                self._learn_stream(message)
+                self._learn_stream(message, raw)
         self._counts[kind] += 1
 
     def _settle_record(self, raw: bytes, message: dict[str, Any]) -> bool:
@@ -414,12 +432,34 @@ class SafeSingerReader(SingerReader):
             return
         self.handler.settle([line], BlockResults.of([result]))
 
-    def _learn_stream(self, message: dict[str, Any]) -> None:
-        """After a SCHEMA: the converters learn the stream (workers once none is busy)."""
+    def _learn_stream(self, message: dict[str, Any], raw: bytes) -> None:
+        """After a SCHEMA: the converters learn the stream (workers once none is busy); the
+        other streams stay as they are."""
         assert self.handler is not None
-        self._stream_names.add(str(message.get("stream")))
-        self.handler.converter.set_streams(self.handler.line_streams(self._stream_names))
+        name = str(message.get("stream"))
+        self._stream_names.add(name)
+        earlier = self._schema_lines.get(name)
+        if earlier is not None:
+            self._schema_line_streams.pop(earlier, None)
+        if not self._line_cleaned:
+            self._schema_lines[name] = raw
+            self._schema_line_streams[raw] = name
+        spec = self.handler.line_streams([name]).get(name)
+        if spec == self._line_streams.get(name):
+            return
+        if spec is None:
+            del self._line_streams[name]
+        else:
+            self._line_streams[name] = spec
+        self.handler.converter.update_streams({name: spec})
+        self._changed_streams[name] = spec
         self._stale_results = True
+
+    def _repeats_a_schema(self, raw: bytes) -> bool:
+        """The line is the latest SCHEMA of its stream, byte for byte: handling it again
+        would change nothing (the SDK, too, ignores a SCHEMA that did not change)."""
+        stream = self._schema_line_streams.get(raw)
+        return stream is not None and self._schema_lines.get(stream) == raw
 
     def _message_of(self, raw: bytes) -> dict[str, Any] | None:
         """The message of a line; raises InvalidInputLine naming the line when there is none."""
@@ -520,7 +560,12 @@ def _find_barrier(block: bytes, start: int) -> int:
 def _batch_origin(url: str, line: int) -> bytes:
     """The start of a BATCH record's line as the rejects file reads it (`record_of_line`):
     where it came from, then (after this) its record and a closing brace."""
-    return f'{{"batch_file":{json.dumps(shown_url(url))},"batch_line":{line},"record":'.encode()
+    return _batch_file_head(url) + b'%d,"record":' % line
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_file_head(url: str) -> bytes:
+    return f'{{"batch_file":{json.dumps(shown_url(url))},"batch_line":'.encode()
 
 
 def _record_text(line: bytes) -> bytes:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -91,7 +92,6 @@ class WorkerPool:
         self._starting: list[_Worker] = list(self._workers)
         self._free: deque[_Worker] = deque()
         self._busy: deque[tuple[_Worker, Block]] = deque()
-        self._streams: dict[str, StreamSpec] | None = None
         self.broken = False
 
     @property
@@ -118,13 +118,13 @@ class WorkerPool:
         """Blocks sent and not yet received."""
         return len(self._busy)
 
-    def set_streams(self, streams: dict[str, StreamSpec]) -> None:
-        """Tell the workers which streams to convert (only while no block is in flight)."""
-        if streams == self._streams or self.broken:
+    def set_streams(self, streams: Mapping[str, StreamSpec | None]) -> None:
+        """Tell the workers which streams to convert, or (None) no longer convert (only while
+        no block is in flight); streams not named stay as they are."""
+        if self.broken or not streams:
             return
-        self._streams = streams
         for worker in self._workers:
-            self._send(worker, ("streams", streams))
+            self._send(worker, ("streams", dict(streams)))
 
     def send(self, block: Block) -> None:
         """Give a block of whole lines to a free worker."""
@@ -177,7 +177,7 @@ def _serve(jobs: Connection, results: Connection) -> None:
             gc.freeze()
             results.send("ready")
         elif kind == "streams" and converter is not None:
-            converter.set_streams(payload)
+            converter.update_streams(payload)
         elif kind == "block" and converter is not None:
             results.send(converter.convert_block(payload))
         elif kind == "records" and converter is not None:

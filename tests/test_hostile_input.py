@@ -60,7 +60,7 @@ def test_broken_json_stops_after_delivering_what_came_before(
          "a number too long"),
         ('{"type": "BATCH", "stream": "conversions", "encoding": {"format": "jsonl"}, '
          '"manifest": ["file:///etc/passwd"]}',
-         "line 1 of BATCH file 'file:///etc/passwd' (input line 10) is not valid JSON"),
+         "line 1 of BATCH file 'file:///etc/passwd' (input line 9) is not valid JSON"),
         ('{"type": "BATCH", "stream": "conversions", "encoding": {"format": "csv"}, '
          '"manifest": []}', "encoding format 'csv' is not supported (jsonl, or parquet"),
     ],

@@ -422,3 +422,56 @@ def test_plugin_command_check_reports_the_connection(
     revoked = installed.run("invoke", f"{TARGET}:check", env=env, check=False)
     assert revoked.returncode == 1
     assert "Sign in with Amazon again" in revoked.stdout
+
+
+# --------------------------------------------------------------------------- tap-postgres, batch
+def test_tap_postgres_in_batch_mode_delivers_its_batch_files(
+    installed: Project, postgres: PostgresServer, emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    """The SDK's batch mode: tap-postgres writes gzipped JSONL files to a local directory and
+    sends BATCH messages naming them; the target reads them as records."""
+    invalid = (40,)
+    for first in range(1, 1201, 200):  # in parts: psql takes the SQL as an argument
+        postgres.psql(
+            _insert(
+                first, first + 199, updated="now() - interval '1 hour'", without_match_key=invalid
+            ),
+            database="shop",
+        )
+    batches = tmp_path / "batches"
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": batches.as_uri(), "prefix": "conversions-"},
+        "batch_size": 500,
+    }
+    config = emulator.target_config()
+    env = {
+        "TAP_POSTGRES_HOST": postgres.host,
+        "TAP_POSTGRES_PORT": str(postgres.port),
+        "TAP_POSTGRES_PASSWORD": postgres.password,
+        "TAP_POSTGRES_BATCH_CONFIG": json.dumps(batch_config),
+        **{f"{PREFIX}{key.upper()}": str(value) for key, value in config.items()},
+        f"{PREFIX}REPORT_PATH": str(tmp_path / "report.json"),
+        f"{PREFIX}REJECTS_PATH": str(tmp_path / "rejects.jsonl"),
+        f"{PREFIX}JOURNAL_PATH": str(tmp_path / "journal.jsonl"),
+    }
+
+    run = installed.run(
+        "run", "--full-refresh", "--state-id-suffix=batch", "tap-postgres", TARGET, env=env
+    )
+
+    files = sorted(batches.glob("conversions-*"))
+    assert len(files) == 3, run.stderr[-3000:]  # 1,200 rows in files of 500
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["records_read"] == 1200
+    assert report["records_accepted"] == 1199
+    (reject,) = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert reject["record"]["order_id"] == "order-0040"
+    assert reject["batch_file"] in {f.as_uri() for f in files}
+    assert sorted(float(e["value"]) for e in emulator.accepted) == [
+        float(n) for n in range(1, 1201) if n not in invalid
+    ]
+    assert sorted(emulator.accepted_ids().values()) == [1] * 1199
+    state = json.loads(installed.run("state", "get", f"{JOB}:batch").stdout)
+    bookmark = state["singer_state"]["bookmarks"]["public-conversions"]
+    assert bookmark["replication_key"] == "updated_at"
