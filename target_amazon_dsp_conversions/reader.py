@@ -408,12 +408,7 @@ class SafeSingerReader(SingerReader):
         self.handler.check_stop()
         url = block.origin[0]
         where = f"line {number} of BATCH file '{shown_url(url)}' (input line {self.line_number})"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInputLine(
-                f"{where} is not UTF-8 text; nothing after it was read"
-            ) from None
+        text = _text_of(raw, where)
         if not text.strip():
             return
         record = self._decode_json(text, where)
@@ -463,12 +458,7 @@ class SafeSingerReader(SingerReader):
 
     def _message_of(self, raw: bytes) -> dict[str, Any] | None:
         """The message of a line; raises InvalidInputLine naming the line when there is none."""
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInputLine(
-                f"input line {self.line_number} is not UTF-8 text; nothing after it was read"
-            ) from None
+        line = _text_of(raw, f"input line {self.line_number}")
         if not line.strip():
             return None
         message = self.deserialize_json(line)
@@ -549,6 +539,13 @@ def _split_at_barrier_lines(block: bytes) -> Iterator[tuple[bytes, bytes | None]
         line_end = block.find(b"\n", found) + 1 or len(block)
         yield block[start:line_start], block[line_start:line_end]
         start = line_end
+
+
+def _text_of(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputLine(f"{where} is not UTF-8 text; nothing after it was read") from None
 
 
 def _find_barrier(block: bytes, start: int) -> int:

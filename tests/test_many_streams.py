@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,12 +38,25 @@ def record(stream: str, i: int) -> dict[str, Any]:
     return {"type": "RECORD", "stream": stream, "record": seed_record(i)}
 
 
-def run_in_process(messages: list[dict[str, Any]], tmp_path: Path, **config: Any) -> None:
-    """The target in this process (to count its work), as the CLI runs it."""
-    os.chdir(tmp_path)
-    target = TargetAmazonDSPConversions(config={**CONFIG, **config}, validate_config=True)
-    text = "".join(json.dumps(m) + "\n" for m in messages)
-    target.listen(file_input=io.StringIO(text))
+def run_in_process(messages: list[dict[str, Any]], workdir: Path) -> list[dict[str, Any]]:
+    """The target in this process (to count its work), as the CLI runs it; its rejects."""
+    config = {
+        **CONFIG,
+        "worker_processes": 0,
+        "dry_run_path": str(workdir / "dry-run-requests.jsonl"),
+        "rejects_path": str(workdir / "rejects.jsonl"),
+    }
+    target = TargetAmazonDSPConversions(config=config, validate_config=True)
+    target.listen(file_input=io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
+    rejects = workdir / "rejects.jsonl"
+    return (
+        [json.loads(line) for line in rejects.read_text().splitlines()] if rejects.exists() else []
+    )
+
+
+def events_sent(workdir: Path) -> int:
+    requests = (workdir / "dry-run-requests.jsonl").read_text().splitlines()
+    return sum(len(json.loads(line)["body"]["eventData"]) for line in requests)
 
 
 @pytest.fixture
@@ -63,42 +75,35 @@ def compiled(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_a_schema_compiles_its_own_stream_only(
-    compiled: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    compiled: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    messages: list[dict[str, Any]] = []
-    for n in range(60):
-        stream = f"stream_{n}"
-        messages += [schema(stream, f"column_{n}"), record(stream, n)]
-    run_in_process(messages, tmp_path, worker_processes=0)
+    streams = [f"stream_{n}" for n in range(60)]
+    messages = [m for n, s in enumerate(streams) for m in (schema(s, f"column_{n}"), record(s, n))]
+
+    rejects = run_in_process(messages, tmp_path)
 
     # One validator per distinct schema, however many SCHEMAs came after it.
     assert len(compiled) == 60
-    rejects = tmp_path / "rejects.jsonl"
-    assert not rejects.exists()
-    requests = (tmp_path / "dry-run-requests.jsonl").read_text().splitlines()
-    assert sum(len(json.loads(line)["body"]["eventData"]) for line in requests) == 60
+    assert rejects == []
+    assert events_sent(tmp_path) == 60
 
 
 def test_a_repeated_identical_schema_compiles_nothing_again(
-    compiled: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    compiled: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    messages: list[dict[str, Any]] = []
-    for i in range(300):
-        stream = f"stream_{i % 3}"
-        messages += [schema(stream, stream), record(stream, i)]
+    streams = [f"stream_{i % 3}" for i in range(300)]
+    messages = [m for i, s in enumerate(streams) for m in (schema(s, s), record(s, i))]
     # A changed schema is compiled, and records are checked against it.
-    messages += [schema("stream_0", "stream_0", "tier"), record("stream_0", 300)]
     bad = record("stream_0", 301)
     bad["record"]["tier"] = 7
-    messages.append(bad)
-    run_in_process(messages, tmp_path, worker_processes=0)
+    messages += [schema("stream_0", "stream_0", "tier"), record("stream_0", 300), bad]
+
+    (reject,) = run_in_process(messages, tmp_path)
 
     assert len(compiled) == 4
-    (reject,) = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert reject["errors"][0]["code"] == "SCHEMA_MISMATCH"
     assert reject["errors"][0]["field"] == "tier"
+    assert events_sent(tmp_path) == 301
 
 
 def run_measured(messages: list[dict[str, Any]], workdir: Path, **config: Any) -> TargetRun:
