@@ -1,5 +1,5 @@
 """`python -m target_amazon_dsp_conversions`."""
 
-from target_amazon_dsp_conversions.cli import main
+from target_amazon_dsp_conversions.launch import target
 
-main()
+target()

@@ -64,7 +64,7 @@ def main() -> None:
         _fail(_sdk_config_error(exc), 1)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.Abort):  # click turns a Ctrl-C into Abort
         _fail("interrupted", 130)
     sys.exit(status if isinstance(status, int) else 0)
 

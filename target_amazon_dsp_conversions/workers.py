@@ -192,8 +192,9 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     jobs = Connection(int(argv[1]), writable=False)
     results = Connection(int(argv[2]), readable=False)
-    # A broken pipe: the main process stopped while a block was being converted.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+    # A pipe that fails (broken, or ending inside a message) means the main process is gone,
+    # stopped or killed while a block was on its way: nothing is left to do or to say.
+    with contextlib.suppress(OSError):
         _serve(jobs, results)
 
 

@@ -94,7 +94,10 @@ def test_wheel_holds_the_package_the_license_and_nothing_else(dists: Dists) -> N
         f"{dist_info}/{n}" for n in ("METADATA", "WHEEL", "RECORD", "entry_points.txt")
     } | {f"{dist_info}/licenses/LICENSE"}
     assert license_text == (REPO / "LICENSE").read_bytes()
-    assert "target-amazon-dsp-conversions = target_amazon_dsp_conversions.cli:main" in entry_points
+    assert (
+        "target-amazon-dsp-conversions = target_amazon_dsp_conversions.launch:target"
+        in entry_points
+    )
     assert "target-amazon-dsp-conversions-auth = " in entry_points
     assert not any(n.startswith(("tests/", "bench/", "meltano-hub/", "sample/")) for n in names)
 

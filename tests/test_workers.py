@@ -4,10 +4,15 @@ and without them; a worker that dies or a killed target loses nothing and leaves
 from __future__ import annotations
 
 import json
+import os
 import signal
+import struct
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -382,3 +387,51 @@ def test_a_worker_converts_a_block_as_the_main_process_does() -> None:
     finally:
         pool.close(wait=False)
     assert from_worker == results
+
+
+def test_a_worker_whose_main_process_died_mid_message_exits_quietly(tmp_path: Path) -> None:
+    """The main process SIGKILLed while handing a block over: the worker's pipe ends inside
+    a message. The worker ends without a traceback on the shared stderr."""
+    job_read, job_write = os.pipe()
+    result_read, result_write = os.pipe()
+    with (tmp_path / "stderr.txt").open("w+") as stderr:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "target_amazon_dsp_conversions.workers",
+             str(job_read), str(result_write)],
+            pass_fds=(job_read, result_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )  # fmt: skip
+        os.close(job_read)
+        os.close(result_write)
+        jobs = Connection(job_write, readable=False)
+        jobs.send(("settings", SETTINGS))
+        results = Connection(result_read, writable=False)
+        assert results.recv() == "ready"
+        # Half a message: a length prefix promising more bytes than ever come.
+        os.write(job_write, struct.pack("!i", 1 << 20) + b"half a block")
+        jobs.close()
+        assert worker.wait(timeout=120) == 0
+        results.close()
+        stderr.seek(0)
+        assert stderr.read() == ""
+
+
+def test_workers_of_a_killed_target_leave_no_traceback(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    records = [order(i * 40) for i in range(20000)]
+    live = LiveRun(emulator.target_config(worker_processes=2), tmp_path)
+    live.feed(tap(records), close=False)  # blocks keep flowing to the workers
+    target = psutil.Process(live.process.pid)
+    workers = _workers_of(target)
+    live.wait_for_state(at_least=1)
+
+    target.send_signal(signal.SIGKILL)
+    live.process.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while any(_running(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived the target"
+        time.sleep(0.05)
+    assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
