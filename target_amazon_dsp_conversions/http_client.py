@@ -43,8 +43,8 @@ STOPPED = "stopped before the request was acknowledged"
 class Counters(Protocol):
     """Where the transport reports requests and retries."""
 
-    def count_request(self) -> None:
-        """One HTTP request went out."""
+    def count_request(self, *, upload: bool = True) -> None:
+        """One HTTP request went out: an upload of events, or a lookup."""
         ...
 
     def count_retry(self) -> None:
@@ -111,7 +111,7 @@ class HttpTransport:
                 raise DeliveryError(STOPPED)
             headers = dict(request.headers)
             headers["Authorization"] = f"Bearer {token}"
-            self._counters.count_request()
+            self._counters.count_request(upload=request.item_count > 0)
             answer: requests.Response | None = None
             delay: float | None = None
             try:

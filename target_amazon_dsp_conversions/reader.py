@@ -20,7 +20,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.exceptions import (
+    MapExpressionError,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+    StreamMapConfigError,
+)
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
@@ -35,6 +40,7 @@ from target_amazon_dsp_conversions.converter import (
 )
 from target_amazon_dsp_conversions.errors import InputError, MissingKeyPropertiesInput
 from target_amazon_dsp_conversions.rejects import record_line
+from target_amazon_dsp_conversions.sdk_internals import raised_by_stream_map
 from target_amazon_dsp_conversions.workers import WorkerPool
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
@@ -51,6 +57,8 @@ SINGER_TYPES = frozenset({"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATC
 # cannot be encoded (UTF-8 output, hashing). Such lines are rare, so a cheap test finds them.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The key properties in the SDK's MissingKeyPropertiesError (names, never values).
+_SDK_KEY_PROPERTIES = re.compile(r"Key Properties: (?P<keys>\[[^\]]*\])")
 
 
 class InputHandler(Protocol):
@@ -342,15 +350,58 @@ class SafeSingerReader(SingerReader):
         if callback is None:
             self._skip_unknown_message(message)
         else:
+            if kind == "ACTIVATE_VERSION":
+                self._check_activate_version(message)
             try:
                 callback(message)
             except (InputError, RecordsWithoutSchemaException) as exc:
                 # Our words or the SDK's (its exception, as its callers expect), with the line.
                 what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise type(exc)(f"input line {self.line_number}: {what}") from None
+            except MissingKeyPropertiesError as exc:  # the SDK's check, after stream maps
+                raise MissingKeyPropertiesError(self._missing_keys(message, exc)) from None
+            except Exception as exc:
+                if not raised_by_stream_map(exc):
+                    raise
+                raise InputError(self._stream_map_failed(kind, message, exc)) from None
             if kind == "SCHEMA":
                 self._learn_stream(message, raw)
         self._counts[kind] += 1
+
+    def _check_activate_version(self, message: dict[str, Any]) -> None:
+        """ACTIVATE_VERSION names a stream whose SCHEMA came before it (else the SDK fails)."""
+        self.assert_line_requires(message, requires={"stream", "version"})
+        stream = message["stream"]
+        if str(stream) not in self._stream_names:
+            raise InputError(
+                f"input line {self.line_number}: ACTIVATE_VERSION of stream "
+                f"{str(stream)[:100]!r} comes before the stream's SCHEMA"
+            )
+
+    def _missing_keys(self, message: dict[str, Any], error: Exception) -> str:
+        """The SDK's missing key properties, named with the stream and the line."""
+        declared = _SDK_KEY_PROPERTIES.search(str(error))
+        keys = f" {declared['keys']}" if declared else ""
+        return (
+            f"input line {self.line_number}: a RECORD of stream "
+            f"{str(message.get('stream'))[:100]!r} lacks its key properties{keys} after "
+            "stream_maps; the dedupe ID is derived from them"
+        )
+
+    def _stream_map_failed(self, kind: str, message: dict[str, Any], error: Exception) -> str:
+        """A stream map that does not compile (at the SCHEMA) or fails on a record. Only the
+        SDK's own words (they quote the expression) or the error's type: Python's messages may
+        quote the record's values."""
+        stream = str(message.get("stream"))[:100]
+        if isinstance(error, (MapExpressionError, StreamMapConfigError)):
+            what = str(error).splitlines()[0] if str(error) else type(error).__name__
+        else:
+            what = type(error).__name__
+        where = "cannot be used for its SCHEMA" if kind == "SCHEMA" else "failed on this RECORD"
+        return (
+            f"input line {self.line_number}: setting 'stream_maps' of stream {stream!r} "
+            f"{where}: {what}"
+        )
 
     def _settle_record(self, raw: bytes, message: dict[str, Any]) -> bool:
         """Convert and settle a record of a stream converted from lines; False for others."""
@@ -507,6 +558,13 @@ class SafeSingerReader(SingerReader):
     def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
         """Name what is missing, not the line's content."""
         missing = requires - set(line_dict)
+        if "type" in missing:
+            # Plain JSON rows piped in (`cat orders.jsonl | target-...`): a tap makes them Singer.
+            raise InvalidInputLine(
+                f"input line {self.line_number} is not a Singer message (a JSON object with "
+                '"type": SCHEMA, RECORD or STATE); to load plain JSON rows, read them with a tap '
+                "such as tap-jsonl (see the README)"
+            )
         if missing:
             kind = line_dict.get("type", "no type")
             # The SDK also checks a SCHEMA's schema object, whose "type" is a JSON type.

@@ -30,7 +30,8 @@ class RunStats:
         self.records_accepted = 0
         self.records_rejected = 0
         self.records_undelivered = 0
-        self.requests_sent = 0
+        self.requests_sent = 0  # uploads of events (in a dry run: written to its file)
+        self.lookup_requests = 0  # conversion definitions listed or created
         self.requests_throttled = 0
         self.retries = 0
         self.records_already_acknowledged = 0
@@ -76,10 +77,13 @@ class RunStats:
                 counts[key_type] += records
         return counts
 
-    def count_request(self) -> None:
-        """An HTTP request went out."""
+    def count_request(self, *, upload: bool = True) -> None:
+        """An HTTP request went out: an upload of events, or a lookup (definitions)."""
         with self._lock:
-            self.requests_sent += 1
+            if upload:
+                self.requests_sent += 1
+            else:
+                self.lookup_requests += 1
 
     def count_retry(self) -> None:
         """A request is retried."""
@@ -132,12 +136,12 @@ class RunStats:
         """Seconds since the run started."""
         return time.monotonic() - self.started
 
-    def progress_line(self) -> str:
+    def progress_line(self, *, dry_run: bool = False) -> str:
         """One line of progress."""
         seconds = max(self.seconds, 1e-9)
         return (
             f"{self.records_read} read, {self.records_sent} sent, "
-            f"{self.records_accepted} accepted, "
+            f"{self.records_accepted} {'written' if dry_run else 'accepted'}, "
             f"{self.records_rejected} rejected, {self.records_read / seconds:.0f} records/s"
         )
 
@@ -151,21 +155,34 @@ class RunStats:
         )
         if self.records_undelivered:
             line += f", {self.records_undelivered} not delivered (resent by the next run)"
-        return (
-            f"{line}; {_count(self.requests_sent, 'request')}, "
-            f"{_count(self.retries, 'retry', 'retries')}, {self.seconds:.1f} s"
-        )
+        requests = _count(self.requests_sent, "request")
+        if dry_run:
+            requests += " written"
+        if self.lookup_requests:
+            requests += f", {_count(self.lookup_requests, 'definitions request')}"
+        retries = _count(self.retries, "retry", "retries")
+        line = f"{line}; {requests}, {retries}, {self.seconds:.1f} s"
+        if dry_run:
+            # An orchestrator stores the STATE a target prints and moves its bookmark: the real
+            # run would then skip the rows of the dry run.
+            line += "; dry run: no STATE written, so the real run sends these records"
+        return line
 
     def report(self, *, api: str, dry_run: bool) -> dict[str, Any]:
-        """The JSON report of SPEC §6, plus what a failed run left undelivered."""
+        """The JSON report of SPEC §6, plus what a failed run left undelivered. A dry run
+        accepts and sends nothing: its records and requests count as written (to its file)."""
+        seconds = max(self.seconds, 1e-9)
         report: dict[str, Any] = {
             "records_read": self.records_read,
-            "records_accepted": self.records_accepted,
+            "records_accepted": 0 if dry_run else self.records_accepted,
+            **({"records_written": self.records_accepted} if dry_run else {}),
             "records_rejected": self.records_rejected,
             "records_undelivered": self.records_undelivered,
-            "requests_sent": self.requests_sent,
+            "requests_sent": 0 if dry_run else self.requests_sent,
+            **({"requests_written": self.requests_sent} if dry_run else {}),
+            "lookup_requests": self.lookup_requests,
             "requests_throttled": self.requests_throttled,
-            "requests_per_second": round(self.requests_sent / max(self.seconds, 1e-9), 2),
+            "requests_per_second": 0 if dry_run else round(self.requests_sent / seconds, 2),
             "retries": self.retries,
             "records_already_acknowledged": self.records_already_acknowledged,
             "rejects_by_code": dict(self.rejects_by_code),

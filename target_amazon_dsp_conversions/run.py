@@ -80,7 +80,9 @@ class Run(Outcomes):
         self.journal: Journal | None = None
         self._report_file: OutputFile | None = None
         self._open_outputs()
-        self.ledger = StateLedger(emit_state)
+        # A dry run writes no STATE: an orchestrator would store it and move its bookmark, and
+        # the real run would skip the records the dry run only wrote to its file.
+        self.ledger = StateLedger(_no_state if settings.dry_run else emit_state)
         transport: Transport
         if self._dry_run_file is not None:
             transport = self._dry_run_file
@@ -415,7 +417,7 @@ class Run(Outcomes):
         self.delivery.flush_older_than(BATCH_WAIT_SECONDS)
 
     def _progress(self) -> str:
-        line = self.stats.progress_line()
+        line = self.stats.progress_line(dry_run=self.settings.dry_run)
         throttled = self._http.throttled_accounts() if self._http is not None else {}
         for account, rate in throttled.items():
             line += f"; Amazon throttles account {account}: {rate:.1f} requests/s allowed"
@@ -459,3 +461,7 @@ def _no_advertiser(problems: Sequence[Problem]) -> bool:
     """The record has no advertiser, nor do `defaults` or `advertiser_id`: the set-up's fault
     (the advertiser is what all records of a request share), not the record's."""
     return any(p.code == "MISSING_FIELD" and p.field == "advertiserId" for p in problems)
+
+
+def _no_state(_state: Any) -> None:
+    """A dry run's STATE: not written (see `Run.__init__`)."""

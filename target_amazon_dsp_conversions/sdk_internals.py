@@ -6,14 +6,33 @@ hook for. Everything else uses the SDK's documented hooks.
 - `_process_state_message`: the SDK writes the latest STATE after draining its sinks; this
   target writes a STATE only once Amazon acknowledged every record before it (the ledger).
 
+And one place where it needs to know where in the SDK an error came from: a stream map's
+expression fails inside the SDK's mapper (or simpleeval, which evaluates it) with whatever Python
+raised (`raised_by_stream_map`), which the user should read as one line, not a traceback.
+
 `tests/test_sdk_internals.py` fails when the SDK changes any of them underneath.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from singer_sdk import Target
+from singer_sdk import mapper as sdk_mapper
+
+# The SDK's module that compiles stream maps and applies them (calling simpleeval).
+_MAPPER_FILE = Path(sdk_mapper.__file__ or "").resolve()
+
+
+def raised_by_stream_map(error: BaseException) -> bool:
+    """Whether `error` was raised while the SDK compiled or applied a stream map."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        if Path(traceback.tb_frame.f_code.co_filename).resolve() == _MAPPER_FILE:
+            return True
+        traceback = traceback.tb_next
+    return False
 
 
 class TargetWithAckedState(Target):

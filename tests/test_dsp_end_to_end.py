@@ -176,8 +176,14 @@ def test_dry_run_needs_no_credentials_and_sends_nothing(tmp_path: Path) -> None:
         assert request_errors("dsp", request["body"]) == []
     assert "customer.1@example.com" not in (tmp_path / "dry-run-requests.jsonl").read_text().lower()
     assert run.report["dry_run"] is True
+    assert (run.report["records_written"], run.report["records_accepted"]) == (120, 0)
+    assert (run.report["requests_written"], run.report["requests_sent"]) == (2, 0)
     summary = "Run complete: 120 records read, 120 written to the dry-run file, 0 rejected"
     assert summary in run.stderr
+    # An orchestrator would store a STATE and skip these rows in the real run.
+    assert run.states == []
+    last_line = run.stderr.rstrip().splitlines()[-1]
+    assert last_line.endswith("dry run: no STATE written, so the real run sends these records")
 
 
 def test_missing_client_id_fails_before_reading_input(tmp_path: Path) -> None:

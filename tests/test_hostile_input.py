@@ -48,7 +48,9 @@ def test_broken_json_stops_after_delivering_what_came_before(
     ("line", "message"),
     [
         ('{"type": "RECORD", "stream": "conversions"}', "(RECORD) lacks record"),
-        ('{"stream": "conversions"}', "(no type) lacks type"),
+        ('{"stream": "conversions"}', "input line 9 is not a Singer message (a JSON object"),
+        ('{"type": "ACTIVATE_VERSION", "stream": "orders", "version": 1}',
+         "input line 9: ACTIVATE_VERSION of stream 'orders' comes before the stream's SCHEMA"),
         ("[1, 2]", "is not a Singer message"),
         ('{"type": "STATE"}', "(STATE) lacks value"),
         ('{"type": "RECORD", "stream": "conversions", "record": {"eventTime": "x"}}',

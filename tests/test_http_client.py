@@ -79,7 +79,7 @@ def test_retries_then_answers(emulator: AmazonAdsEmulator) -> None:
     stats = RunStats()
     answer = transport(emulator, threading.Event(), stats).send(profiles(emulator))
     assert answer.status == 200
-    assert (stats.requests_sent, stats.retries) == (3, 2)
+    assert (stats.lookup_requests, stats.retries) == (3, 2)
 
 
 def test_gives_up_after_max_retries(emulator: AmazonAdsEmulator) -> None:
@@ -88,7 +88,7 @@ def test_gives_up_after_max_retries(emulator: AmazonAdsEmulator) -> None:
     stats = RunStats()
     with pytest.raises(DeliveryError, match=r"failed after 2 retries \(last: HTTP 503\)"):
         transport(emulator, threading.Event(), stats, max_retries=2).send(profiles(emulator))
-    assert stats.requests_sent == 3
+    assert stats.lookup_requests == 3
 
 
 def test_a_401_refreshes_the_token_once(emulator: AmazonAdsEmulator) -> None:

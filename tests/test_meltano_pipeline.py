@@ -1,0 +1,89 @@
+"""Mistakes a user makes in a Meltano pipeline, met where they happen: `meltano run` and
+`meltano invoke` in a real project (Meltano 4.4.1 in its own venv, the repository's meltano.yml,
+tap-postgres against a throwaway PostgreSQL server, the Amazon Ads emulator).
+
+Meltano stores whatever STATE the target prints and moves the bookmark; a run that exits 0 tells
+the scheduler all is well. None of these mistakes may do either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.emulator import AmazonAdsEmulator
+from tests.postgres import PostgresServer
+from tests.test_meltano import (
+    JOB,
+    PREFIX,
+    TABLE,
+    TARGET,
+    Project,
+    _insert,
+    _meltano_bin,
+    _new_project,
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The repository's project with every plugin installed."""
+    project = _new_project(tmp_path_factory.mktemp("pipeline") / "project", _meltano_bin())
+    project.run("install", timeout=900)
+    return project
+
+
+@pytest.fixture
+def postgres(project: Project) -> Iterator[PostgresServer]:
+    """A throwaway server with database `shop` and its conversions table; the project's state
+    for the job is cleared, as each test starts a pipeline from scratch."""
+    project.run("state", "clear", "--force", JOB, check=False)
+    with PostgresServer() as server:
+        server.psql("CREATE DATABASE shop")
+        server.psql(TABLE, database="shop")
+        yield server
+
+
+def pipeline_env(
+    postgres: PostgresServer, emulator: AmazonAdsEmulator, **extra: str
+) -> dict[str, str]:
+    """Every setting of the pipeline as environment variables, as a scheduler would set them."""
+    env = {
+        f"{PREFIX}{name.upper()}": str(value) for name, value in emulator.target_config().items()
+    }
+    env.update(
+        TAP_POSTGRES_HOST=postgres.host,
+        TAP_POSTGRES_PORT=str(postgres.port),
+        TAP_POSTGRES_PASSWORD=postgres.password,
+    )
+    env.update(extra)
+    return env
+
+
+def stored_state(project: Project) -> dict[str, Any]:
+    """The state Meltano stored for the job ({} when none)."""
+    out = project.run("state", "get", JOB, check=False).stdout.strip()
+    return json.loads(out) if out.startswith("{") else {}
+
+
+def test_a_dry_run_leaves_the_bookmark_for_the_real_run(
+    project: Project, postgres: PostgresServer, emulator: AmazonAdsEmulator
+) -> None:
+    postgres.psql(_insert(1, 20, updated="now() - interval '1 hour'"), database="shop")
+    env = pipeline_env(postgres, emulator)
+
+    dry = project.run("run", "tap-postgres", TARGET, env={**env, f"{PREFIX}DRY_RUN": "true"})
+
+    assert "Run complete: 20 records read, 20 written to the dry-run file" in dry.stderr
+    assert "dry run: no STATE written, so the real run sends these records" in dry.stderr
+    assert not [r for r in emulator.requests if r.path.endswith("/eventData")]
+    assert stored_state(project).get("singer_state") is None
+
+    project.run("run", "tap-postgres", TARGET, env=env)
+
+    assert sorted(float(e["value"]) for e in emulator.accepted) == [float(n) for n in range(1, 21)]
+    bookmark = stored_state(project)["singer_state"]["bookmarks"]["public-conversions"]
+    assert bookmark["replication_key"] == "updated_at"
