@@ -15,7 +15,10 @@ Outputs, laid out as a pull request to the meltano/hub repository:
   capabilities sorted (what the Hub's yamllint and its formatter want);
 - meltano-hub/_data/default_variants.yml and meltano-hub/_data/maintainers.yml, holding only this
   plugin's entries (to merge into the Hub's files);
-- the GitHub URLs of this repository in pyproject.toml's [project.urls] and in README.md.
+- the GitHub URLs of this repository in pyproject.toml's [project.urls] and in README.md;
+- the loader's `capabilities` in meltano.yml: those of `--about` that Meltano's meltano.yml
+  schema knows (it has no `validate-records`), so `--about`, meltano.yml and the Hub definition
+  all derive them from the target's one list (`TargetAmazonDSPConversions.capabilities`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ KINDS = {
     "object": "object",
     "array": "array",
 }
+
+
+# Loader capabilities in Meltano's meltano.yml schema (4.4.1; tests/test_hub_definition.py checks
+# this against the installed Meltano's schema).
+MELTANO_LOADER_CAPABILITIES = (
+    "about", "stream-maps", "activate-version", "batch", "soft-delete", "hard-delete",
+    "datatype-failsafe", "schema-flattening", "structured-logging",
+)  # fmt: skip
 
 
 def project_name() -> str:
@@ -199,6 +210,19 @@ REPOSITORY_URL = re.compile(
 )
 
 
+def with_capabilities(meltano_yml: str, about_json: dict[str, Any], name: str) -> str:
+    """meltano.yml with the loader's `capabilities:` line as `--about` reports them (those
+    Meltano's schema knows, in `--about`'s order)."""
+    capabilities = [c for c in about_json["capabilities"] if c in MELTANO_LOADER_CAPABILITIES]
+    line = re.compile(
+        rf"(?m)^(?P<head>  - name: {re.escape(name)}\n(?:    .*\n)*?    capabilities: )\[.*\]$"
+    )
+    text, count = line.subn(rf"\g<head>[{', '.join(capabilities)}]", meltano_yml)
+    if count != 1:
+        raise SystemExit(f"meltano.yml: no `capabilities: [...]` line under the loader {name}")
+    return text
+
+
 def with_repository(text: str, repository: str, name: str) -> str:
     """`text` with every GitHub URL of this repository pointing at `repository`."""
 
@@ -213,7 +237,8 @@ def expected_files() -> dict[Path, str | None]:
     name = project_name()
     info = publish()
     loader = meltano_loader(name)
-    definition = hub_definition(info, about(), loader, name)
+    about_json = about()
+    definition = hub_definition(info, about_json, loader, name)
     plugin_dir = HUB / "_data/meltano" / PLUGIN_TYPE / name
     files: dict[Path, str | None] = {
         path: None for path in plugin_dir.glob("*.yml") if path.stem != info["variant"]
@@ -225,6 +250,8 @@ def expected_files() -> dict[Path, str | None]:
     files[HUB / "_data/maintainers.yml"] = dump({info["variant"]: maintainer})
     for path in (REPO / "pyproject.toml", REPO / "README.md"):
         files[path] = with_repository(path.read_text(), info["repository"], name)
+    meltano_yml = REPO / "meltano.yml"
+    files[meltano_yml] = with_capabilities(meltano_yml.read_text(), about_json, name)
     return files
 
 

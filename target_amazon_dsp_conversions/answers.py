@@ -110,8 +110,8 @@ _API_ROUTE = "Amazon has no such route: check api_url (the API host only) and re
 _HINTS: dict[tuple[Call, int], str] = {
     (Call.UPLOAD, 403): (
         "the sign-in has no access to this advertiser or profile, or lacks the Events Manager "
-        "permission 'View and Edit' (event_manager_edit); check advertiser_id and profile_id, "
-        "and run target-amazon-dsp-conversions-auth check"
+        "permission 'View and Edit' (event_manager_edit); check advertiser_id (and with api: "
+        "dsp, profile_id), and run target-amazon-dsp-conversions-auth check"
     ),
     (Call.DEFINITIONS_LIST, 403): (
         "the user who signed in needs Events Manager permission (event_manager_view to list, "

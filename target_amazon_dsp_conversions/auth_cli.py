@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from target_amazon_dsp_conversions import redaction
+from target_amazon_dsp_conversions import package_version, redaction
 from target_amazon_dsp_conversions.config_sources import ENV_PREFIX, load_config
 from target_amazon_dsp_conversions.connection_check import check
 from target_amazon_dsp_conversions.errors import UserError
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM, description="Sign in with Amazon and check the target's connection."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s v{package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     config_help = (
         "JSON config file (repeatable; later files win) or ENV for "

@@ -11,12 +11,14 @@ finds nothing to say.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 import sys
 from typing import IO, Any
 
 import click
+from singer_sdk.about import AboutInfo, MarkdownFormatter
 from singer_sdk.exceptions import (
     ConfigValidationError,
     MissingKeyPropertiesError,
@@ -36,6 +38,13 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.02
 # default threshold (700) the young generation is collected ~3 times per thousand records,
 # each pass re-examining the survivors; this many between passes costs a third of that.
 GC_YOUNG_THRESHOLD = 20_000
+# `--help` ends with these ("\b": click keeps the lines as they are).
+COMPANION_COMMANDS = """\b
+Companion commands:
+  target-amazon-dsp-conversions-auth login   sign in with Amazon, get a refresh token
+  target-amazon-dsp-conversions-auth check   check sign-in, profile, advertiser, definitions
+  target-amazon-dsp-conversions-replay       turn a fixed rejects file into input again
+In Meltano: meltano invoke target-amazon-dsp-conversions:login (or :check, :replay)"""
 USER_ERRORS = (
     UserError,
     InvalidInputLine,
@@ -76,6 +85,11 @@ def command() -> click.Command:
     (config,) = [param for param in cli.params if param.name == "config"]
     config.callback = _read_config
     cli.callback = _run
+    cli.help = (
+        "Upload conversions from Singer input (stdin, or --input) to Amazon Ads: the DSP "
+        "Conversions API or the Events API."
+    )
+    cli.epilog = COMPANION_COMMANDS
     return cli
 
 
@@ -116,6 +130,27 @@ def _sdk_config_error(error: ConfigValidationError) -> str:
         return first
     path = ".".join(part.strip("'\"") for part in found["path"][1:-1].split("]["))
     return f"setting '{path}': {found['problem']}"
+
+
+class _MarkdownAbout(MarkdownFormatter, format_name="markdown"):
+    """`--about --format=markdown`: the SDK's, with a `|` in a description (`Atzr|...`) escaped,
+    so that it does not split the settings table (registered for "markdown" on import)."""
+
+    def format_about(self, about_info: AboutInfo) -> str:
+        """The SDK's markdown of the escaped settings."""
+        settings = _escape_pipes(about_info.settings)
+        return super().format_about(dataclasses.replace(about_info, settings=settings))
+
+
+def _escape_pipes(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {
+            key: value.replace("|", "\\|")
+            if key == "description" and isinstance(value, str)
+            else _escape_pipes(value)
+            for key, value in schema.items()
+        }
+    return schema
 
 
 def _fail(message: str, status: int) -> None:

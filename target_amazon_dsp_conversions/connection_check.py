@@ -42,10 +42,12 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
             report.problem(f"{name} is not set: {fix}")
     missing = bool(report.problems)
     advertiser = str(config.get("advertiser_id") or "").strip()
-    # The Events API takes an entity ID as Amazon-Ads-AccountId (as the run does); DSP does not.
+    # Whether the API takes an entity ID as the account (the Events API does, DSP's does not).
     api_name = str(config.get("api") or DEFAULT_API).strip().lower()
     takes_entity_ids = api_name in API_NAMES and api_for(api_name).rules.entity_account_ids
-    if advertiser.upper().startswith("ENTITY") and not takes_entity_ids:
+    entity_id = advertiser.upper().startswith("ENTITY")
+    refused = entity_id and not takes_entity_ids
+    if refused:
         report.problem(
             f"advertiser_id {advertiser} is a DSP entity ID: use the numeric DSP advertiser ID "
             "(the profiles listed above show the ones you can use)"
@@ -68,7 +70,7 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
     report.line("Sign-in: OK (Login with Amazon issued an access token)")
     assert settings.client_id  # for_settings needed it
     api = _Api(tokens, sessions, settings.client_id, settings.request_timeout)
-    profiles = _check_profiles(api, settings, report)
+    profiles = _check_profiles(api, settings, report, entity_id_refused=refused)
     if profiles is not None and settings.advertiser_id:
         check_account = api_for(settings.api, region=settings.region).check_account
         check_account(AccountCheck(api, settings, report, probe_upload))
@@ -148,7 +150,9 @@ def _finish(report: _Report) -> int:
     return 1 if report.problems else 0
 
 
-def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any] | None:
+def _check_profiles(
+    api: _Api, settings: Settings, report: _Report, *, entity_id_refused: bool
+) -> list[Any] | None:
     url = f"{settings.api_url}/v2/profiles"
     answer = api.send(OutgoingRequest("GET", url, {}, b"", call=Call.PROFILES))
     status, body = answer.status, answer.body
@@ -190,6 +194,9 @@ def _check_profiles(api: _Api, settings: Settings, report: _Report) -> list[Any]
         return None
     by_account = {row[3]: row for row in rows}
     agencies = [row[3] for row in rows if row[2] == "agency"] or [row[3] for row in rows]
+    if entity_id_refused:  # a problem already says so; these are what it can be instead
+        report.line(f"DSP advertiser IDs available: {', '.join(agencies)}")
+        return profiles
     if not settings.advertiser_id:
         report.line(f"advertiser_id is not set; advertisers available: {', '.join(agencies)}")
         return profiles

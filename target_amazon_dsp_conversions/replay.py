@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
 
+from target_amazon_dsp_conversions import package_version
 from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.mapping import CONVERSION_FIELDS
 from target_amazon_dsp_conversions.rejects import strict_json
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the records of rejects files (after you fixed them) to stdout as "
         "Singer input for target-amazon-dsp-conversions, each with the dedupe ID it had.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s v{package_version()}")
     parser.add_argument("rejects", nargs="+", metavar="REJECTS", help="a rejects file (JSONL)")
     parser.add_argument(
         "--dedupe-field",

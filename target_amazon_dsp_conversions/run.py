@@ -438,7 +438,15 @@ class Run(Outcomes):
                 self.delivery.fail(exc)
                 logger.error("%s", exc)
         self._close_outputs()
-        logger.info("%s", self.stats.summary_line(dry_run=self.settings.dry_run))
+        summary = self.stats.summary_line(dry_run=self.settings.dry_run)
+        if self.stats.failure is None and not self.stats.records_undelivered:
+            logger.info("%s", summary)
+        else:
+            # At error level, as the undelivered records below: an operator who filters a
+            # scheduler's log for errors sees why the run failed, not only that it did.
+            logger.error("%s", summary)
+            if self.stats.failure is not None:
+                logger.error("Why the run failed: %s", self.stats.failure)
         if self.stats.records_undelivered:
             shown = ", ".join(u["dedupe_id"] for u in self.stats.undelivered[:10])
             logger.error(

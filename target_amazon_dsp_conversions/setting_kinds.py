@@ -86,7 +86,7 @@ def _seconds(name: str, value: Any) -> float:
     except (TypeError, ValueError):
         raise SettingError(name, f"must be a number of seconds, got {value!r}") from None
     if isinstance(value, bool) or not 0 < number <= 3600:  # noqa: PLR2004
-        raise SettingError(name, f"must be between 0 and 3600 seconds, got {value!r}")
+        raise SettingError(name, f"must be more than 0 and at most 3600 seconds, got {value!r}")
     return number
 
 

@@ -388,7 +388,8 @@ def test_check_says_what_to_fix(emulator, tmp_path, overrides, setup, problem):
 def test_check_lists_the_available_advertisers_for_an_entity_id(emulator, tmp_path):
     result = _check(tmp_path, emulator.target_config(advertiser_id="ENTITY2ABCDEF123"))
     assert result.returncode == 1
-    assert "advertisers available: 1234567890, 2222222222, 5555555555" in result.stdout
+    assert "DSP advertiser IDs available: 1234567890, 2222222222, 5555555555" in result.stdout
+    assert "advertiser_id is not set" not in result.stdout  # it is set, to the wrong kind of ID
     assert len(_problems(result)) == 1
 
 

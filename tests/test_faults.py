@@ -3,6 +3,7 @@ every record ends accepted exactly once or rejected with Amazon's reason, never 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -136,6 +137,8 @@ def test_other_4xx_rejects_every_record_of_the_request_without_retrying(
         ({"advertiser_id": "5555555555", "profile_id": "6666666666"}, "event_manager_edit"),
         # The profile of another advertiser.
         ({"profile_id": "6666666666"}, "profile"),
+        # The Events API, for an advertiser the sign-in cannot reach: it has no profile_id.
+        ({"api": "events", "advertiser_id": "7777777777"}, "check advertiser_id"),
     ],
 )
 def test_an_account_level_403_stops_the_run_and_rejects_nothing(
@@ -154,6 +157,12 @@ def test_an_account_level_403_stops_the_run_and_rejects_nothing(
     assert len(run.error_lines) == 1, run.stderr
     line = run.error_lines[0]
     assert "HTTP 403" in line and why in line and "30 records not delivered" in line
+    # Amazon's words once each, and the advice for the API in use.
+    amazon_says = line.split("(HTTP 403", 1)[1].split("): ", 1)[0].split(": ", 1)[-1]
+    assert len(amazon_says.split("; ")) == len(set(amazon_says.split("; "))), line
+    # The cause is logged at error level too, for an operator who filters a scheduler's log.
+    cause = r"\| ERROR +\| .* \| Why the run failed: Amazon refused the upload"
+    assert re.search(cause, run.stderr)
     assert "Traceback" not in run.stderr
     assert run.rejects == []  # the records are not at fault: the next run sends them
     assert run.report["records_undelivered"] == 30

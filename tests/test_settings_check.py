@@ -230,6 +230,8 @@ def test_case_and_numeric_ids_are_read_as_the_user_meant(
         ({"max_retries": True}, "setting 'max_retries': must be a whole number, got True"),
         ({"request_timeout": "soon"},
          "setting 'request_timeout': must be a number of seconds, got 'soon'"),
+        ({"request_timeout": 0},
+         "setting 'request_timeout': must be more than 0 and at most 3600 seconds, got 0"),
         ({"dry_run": "maybe"}, "setting 'dry_run': must be true or false, got 'maybe'"),
         ({"mapping": ["email"]}, "setting 'mapping': must be an object, got list"),
         ({"defaults": "{countryCode: US}"}, "setting 'defaults': must be a JSON object"),

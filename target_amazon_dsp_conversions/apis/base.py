@@ -269,9 +269,9 @@ def item_index(raw: Any, base: int, count: int) -> int | None:
 def http_problem(status: int, code: str | None, message: str | None) -> Problem:
     """A whole-request refusal, e.g. HTTP_403, with Amazon's own code and words when given."""
     text = f"HTTP {status}"
-    if code:
+    if code and str(code) != str(status):  # some answers repeat the status as their code
         text += f" {code}"
-    if message:
+    if message and message != code:
         text += f": {message}"
     return Problem(f"HTTP_{status}", text[:1000], None)
 

@@ -50,6 +50,7 @@ class DspApi:
         permission (`dsp_check.py`)."""
         check_advertiser(check, self.build_request)
 
+
     def encode(self, conversion: Conversion) -> base.EncodedEvent:
         """`ConversionEventDataV1` after its `conversionDefinitionId`, which `DefinitionKinds`
         adds once the definition is resolved (that may take a lookup through the API).
@@ -137,8 +138,9 @@ class DspApi:
         if not isinstance(body, dict):
             return http_problem(status, None, None)
         details = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict)]
-        message = "; ".join([str(body.get("message") or ""), *details]).strip("; ")
-        return http_problem(status, None, message or None)
+        # Amazon often repeats its message in errors[]: each text once.
+        texts = dict.fromkeys(t for t in [str(body.get("message") or ""), *details] if t)
+        return http_problem(status, None, "; ".join(texts) or None)
 
 
 def _item_problems(item: dict[str, Any]) -> list[Problem]:
