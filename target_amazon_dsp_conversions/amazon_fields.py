@@ -116,6 +116,8 @@ class ApiRules:
     entity_account_ids: bool  # whether an `ENTITY...` account ID may name the advertiser
     extra_fields: tuple[str, ...]  # fields only this API takes, checked by its payload module
     match_keys: MatchKeyTypes  # the match-key types it takes, and which raw
+    # Fields every event of this API needs besides those of both APIs (`schema_check`).
+    required_fields: tuple[str, ...] = ()
 
 
 # Fields only the Events API takes.

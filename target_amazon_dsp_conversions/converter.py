@@ -195,7 +195,7 @@ class Converter:
         except Rejected as rejected:
             return Refused(
                 stream.name,
-                tuple(rejected.problems),
+                tuple(self._said_where(problem) for problem in rejected.problems),
                 stream.key_properties,
                 dedupe_id(fields.get("dedupeId"), seed),
             )
@@ -224,6 +224,15 @@ class Converter:
         except Rejected as rejected:
             return tuple(rejected.problems)
         return ()
+
+    def _said_where(self, problem: Problem) -> Problem:
+        """A missing field's problem, with where the field was looked for."""
+        if problem.code != "MISSING_FIELD" or problem.field not in CONVERSION_FIELDS:
+            return problem
+        # "name or conversionType is required": a name can also come from the type.
+        fields = (problem.field, "conversionType") if problem.field == "name" else (problem.field,)
+        where = self._mapping.looked_up(fields)
+        return Problem(problem.code, f"{problem.message}: {where}", problem.field)
 
     def convert_line(self, line: bytes, now: datetime) -> Result | None:
         """`convert_message` for a line; None also for a line the reader must decode itself

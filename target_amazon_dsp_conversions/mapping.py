@@ -153,6 +153,25 @@ class RecordMapping:
         result = self._plans[names] = (tuple(direct), tuple(other))
         return result
 
+    def looked_up(self, fields: Iterable[str]) -> str:
+        """Where these fields were looked for, for a record that has none of them: "the
+        mapping reads it from 'created_at', which this record lacks"."""
+        fields = tuple(fields)
+        if len(fields) == 1 and self._mapped.get(fields[0]):
+            return f"the mapping reads it from {self._mapped[fields[0]]!r}, which this record lacks"
+        names = [
+            name
+            for field in fields
+            for name in (
+                ((self._mapped[field],) if self._mapped[field] else ())
+                if field in self._mapped
+                else self._candidates[field]
+            )
+        ]
+        if not names:
+            return f'mapping.{fields[0]} is "", so no column is read'
+        return f"looked for {', '.join(names)}, none of which this record has"
+
     def extract(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Conversion field -> raw value, for the fields the record (or a default) has."""
         names = tuple(record)

@@ -10,6 +10,8 @@ from singer_sdk.sinks import RecordSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_amazon_dsp_conversions.converter import Stream, StreamSpec, dedupe_key_warning
+from target_amazon_dsp_conversions.errors import InputError
+from target_amazon_dsp_conversions.schema_check import mapping_problem
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -24,6 +26,12 @@ class ConversionSink(RecordSink):
 
     def setup(self) -> None:
         """Compile the stream's checks once."""
+        settings = self._run.settings
+        problem = mapping_problem(
+            self.stream_name, self.schema, settings.mapping, settings.defaults, self._run.api.rules
+        )
+        if problem is not None:  # every record would be rejected: a set-up mistake
+            raise InputError(problem)
         # The conversion reads times in every form itself; without `format` in the schema the
         # SDK leaves values as the tap sent them, as the worker processes see them.
         self.schema = _without_formats(self.schema)

@@ -130,7 +130,9 @@ def test_per_item_errors_go_to_rejects_and_the_rest_is_accepted(
     assert local["order-000022"]["code"] == "INVALID_CURRENCY"
     assert local["order-000023"]["code"] == "INVALID_COUNTRY"
     assert local["order-000024"] == {
-        "code": "MISSING_FIELD", "message": "eventTime is required", "field": "eventTime"
+        "code": "MISSING_FIELD", "field": "eventTime",
+        "message": "eventTime is required: looked for eventTime, event_time, timestamp, none of "
+                   "which this record has",
     }  # fmt: skip
     assert local["order-000025"]["code"] == "VALUE_OUT_OF_RANGE"
     sent = sum(len(r.body["eventData"]) for r in emulator.requests if r.path.endswith("/eventData"))

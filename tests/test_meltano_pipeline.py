@@ -87,3 +87,25 @@ def test_a_dry_run_leaves_the_bookmark_for_the_real_run(
     assert sorted(float(e["value"]) for e in emulator.accepted) == [float(n) for n in range(1, 21)]
     bookmark = stored_state(project)["singer_state"]["bookmarks"]["public-conversions"]
     assert bookmark["replication_key"] == "updated_at"
+
+
+def test_a_mapping_of_a_column_the_table_lacks_stops_the_pipeline(
+    project: Project, postgres: PostgresServer, emulator: AmazonAdsEmulator
+) -> None:
+    postgres.psql(_insert(1, 5, updated="now() - interval '1 hour'"), database="shop")
+    project.run("config", "set", TARGET, "mapping", '{"eventTime": "event_tme"}')
+    try:
+        run = project.run("run", "tap-postgres", TARGET, env=pipeline_env(postgres, emulator),
+                          check=False)  # fmt: skip
+    finally:
+        project.run("config", "unset", TARGET, "mapping")
+
+    assert run.returncode != 0
+    assert (
+        "target-amazon-dsp-conversions: error: input line 1: stream 'public-conversions': "
+        "setting 'mapping.eventTime' reads eventTime from 'event_tme', which the stream's SCHEMA "
+        "does not have; closest columns: 'event_time'" in run.stderr
+    ), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert not [r for r in emulator.requests if r.path.endswith("/eventData")]
+    assert stored_state(project).get("singer_state") is None

@@ -50,5 +50,6 @@ EVENTS_RULES = ApiRules(
     max_units_sold=2**31 - 1,  # int32
     entity_account_ids=True,  # Amazon's 2026 custom-attributes sample sends one
     extra_fields=EVENTS_EXTRA_FIELDS, match_keys=EVENTS_MATCH_KEYS,
+    required_fields=("conversionType",),  # eventDescription.conversionType
 )
 # fmt: on
