@@ -26,6 +26,8 @@ from target_amazon_dsp_conversions.login import (
 PROGRAM = "target-amazon-dsp-conversions-auth"
 PLUGIN = "target-amazon-dsp-conversions"
 AUTHORIZE_URL_ENV = ENV_PREFIX + "AUTHORIZE_URL"
+# Set by Meltano for a loader's commands (`meltano invoke <loader>:login`): the loader's name.
+MELTANO_PLUGIN_ENV = "MELTANO_LOADER_NAME"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="save the refresh token with `meltano config set` instead of printing it",
     )
-    login.add_argument("--plugin", default=PLUGIN, help="Meltano plugin name for --meltano")
+    login.add_argument(
+        "--plugin",
+        default=os.environ.get(MELTANO_PLUGIN_ENV) or PLUGIN,
+        help=f"Meltano plugin name for --meltano (default: the one running it, else {PLUGIN})",
+    )
     login.add_argument("--timeout", type=float, default=DEFAULT_WAIT_SECONDS, help="seconds")
     login.set_defaults(run=_login)
 
@@ -104,14 +110,23 @@ def _login(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         meltano_plugin=args.plugin if args.meltano else None,
         setting_hint=f"{ENV_PREFIX}<NAME>",
-        next_step=f"{PROGRAM} check",
+        next_step=_command("check", args.plugin if args.meltano else None),
     )
 
 
 def _check(args: argparse.Namespace) -> int:
     return check(
-        _config(args.config), probe_upload=args.probe_upload, login_command=f"{PROGRAM} login"
+        _config(args.config), probe_upload=args.probe_upload, login_command=_command("login")
     )
+
+
+def _command(name: str, plugin: str | None = None) -> str:
+    """How the user runs one of these commands where they are: inside Meltano, through the
+    loader (`meltano invoke <loader>:check`), else as this program."""
+    plugin = plugin or os.environ.get(MELTANO_PLUGIN_ENV)
+    if plugin:
+        return f"meltano invoke {plugin}:{name}"
+    return f"{PROGRAM} {name}"
 
 
 def _config(sources: list[str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import secrets
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import threading
 import webbrowser
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -116,7 +118,17 @@ def sign_in(
         timeout=settings.request_timeout,
     )
     if meltano_plugin:
-        _meltano_set(meltano_plugin, "refresh_token", refresh_token)
+        try:
+            _meltano_set(meltano_plugin, "refresh_token", refresh_token)
+        except UserError as exc:
+            # The sign-in worked: the token must not be lost with the error.
+            say(f"Signed in, but the refresh token could not be saved: {exc}.")
+            say("Save it yourself: run")
+            say(f"  meltano config set {meltano_plugin} refresh_token --from-file -")
+            say("in the project, paste the token printed below and press Ctrl-D (or put it in")
+            say(f"the project's .env as {_env_var(meltano_plugin)}='<token>'):")
+            print(refresh_token, flush=True)  # noqa: T201 - kept, as it could not be saved
+            return 1
         say(f"Saved refresh_token {mask(refresh_token)} for {meltano_plugin} (meltano config set).")
     else:
         say("Signed in. The refresh token (set it as the refresh_token setting):")
@@ -252,14 +264,47 @@ def mask(token: str) -> str:
     return f"{token[:5]}...{token[-4:]}" if len(token) > 12 else "****"  # noqa: PLR2004
 
 
+def _env_var(plugin: str) -> str:
+    """The variable Meltano reads a plugin's refresh_token from."""
+    return re.sub(r"[^A-Za-z0-9]", "_", plugin).upper() + "_REFRESH_TOKEN"
+
+
+def meltano_command() -> list[str] | None:
+    """The Meltano that started this process (`meltano invoke plugin:login` runs it from a
+    project whose Meltano is often in a venv, not on PATH): the parent's command line, if it is
+    Meltano's; else `meltano` on PATH; None when there is neither."""
+    parent = _parent_command_line()
+    for end in range(min(len(parent), 2)):
+        # `meltano ...` (a launcher), or `python .../bin/meltano ...` (a console script).
+        if Path(parent[end]).name == "meltano" and Path(parent[end]).is_file():
+            return parent[: end + 1]
+    found = shutil.which("meltano")
+    return [found] if found else None
+
+
+def _parent_command_line() -> list[str]:
+    try:
+        raw = Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+    except OSError:  # no /proc (macOS): ask ps; arguments with spaces are rare here
+        try:
+            listed = subprocess.run(
+                ["ps", "-o", "command=", "-p", str(os.getppid())],
+                capture_output=True, text=True, check=False, timeout=10,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return listed.stdout.split()
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
 def _meltano_set(plugin: str, setting: str, value: str) -> None:
-    meltano = shutil.which("meltano")
+    meltano = meltano_command()
     if meltano is None:
-        raise UserError("meltano is not on PATH; run login without --meltano and set it yourself")
+        raise UserError("no Meltano started this command and meltano is not on PATH")
     # The value goes through stdin (Meltano >= 3.2 `--from-file -`), never the command line,
     # where `ps` would show it.
     result = subprocess.run(
-        [meltano, "config", "set", plugin, setting, "--from-file", "-"],
+        [*meltano, "config", "set", plugin, setting, "--from-file", "-"],
         input=value,
         capture_output=True,
         text=True,
@@ -267,11 +312,9 @@ def _meltano_set(plugin: str, setting: str, value: str) -> None:
         cwd=os.environ.get("MELTANO_PROJECT_ROOT"),
     )
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no message"])[-1].replace(value, "****")
-        raise UserError(
-            f"meltano config set {plugin} {setting} failed (exit {result.returncode}: {last}); "
-            "run login again without --meltano"
-        )
+        output = (result.stderr + result.stdout).strip().splitlines() or ["no message"]
+        last = output[-1].replace(value, "****")
+        raise UserError(f"meltano config set failed (exit {result.returncode}: {last})")
 
 
 class _Listener:

@@ -133,7 +133,9 @@ def test_mapping_with_dotted_paths_and_defaults(
             [("purchase", "de"), ("signup", None), ("add_to_cart", "en-GB")]
         )
     ]
-    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    nested = {"type": "object"}  # its properties not listed: any path into it may be there
+    columns = {"id": {"type": "integer"}, "meta": nested, "order": nested, "customer": nested}
+    schema = {"type": "object", "properties": columns}
     config = emulator.target_config(
         api=api,
         mapping={

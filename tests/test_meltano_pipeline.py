@@ -9,10 +9,13 @@ the scheduler all is well. None of these mistakes may do either.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from tests.emulator import AmazonAdsEmulator
 from tests.postgres import PostgresServer
@@ -22,6 +25,7 @@ from tests.test_meltano import (
     TABLE,
     TARGET,
     Project,
+    _clean_env,
     _insert,
     _meltano_bin,
     _new_project,
@@ -109,3 +113,69 @@ def test_a_mapping_of_a_column_the_table_lacks_stops_the_pipeline(
     assert "Traceback" not in run.stderr
     assert not [r for r in emulator.requests if r.path.endswith("/eventData")]
     assert stored_state(project).get("singer_state") is None
+
+
+def _login(project: Project, emulator: AmazonAdsEmulator, **env: str) -> tuple[int, str, str]:
+    """`meltano invoke target-amazon-dsp-conversions:login` as a user runs it (Meltano not on
+    PATH), the browser played by a GET of the consent URL (see tests/test_auth_cli.py)."""
+    settings = {
+        f"{PREFIX}CLIENT_ID": emulator.client_id,
+        f"{PREFIX}CLIENT_SECRET": emulator.client_secret,
+        f"{PREFIX}AUTH_URL": emulator.token_url,
+    }
+    process = subprocess.Popen(
+        [str(project.meltano), "invoke", f"{TARGET}:login", "--no-browser", "--port", "0",
+         "--authorize-url", emulator.authorize_url],
+        cwd=project.root, env=_clean_env(**settings, **env), text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "/ap/oa?" in line:
+            consent = line.strip().split()[-1]
+            break
+    else:
+        process.kill()
+        pytest.fail("login printed no consent URL: " + "".join(seen))
+    location = requests.get(consent, allow_redirects=False, timeout=30).headers["Location"]
+    requests.get(location, timeout=30)
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out, "".join(seen) + err
+
+
+def test_login_under_meltano_saves_the_token_with_that_meltano(
+    project: Project, emulator: AmazonAdsEmulator
+) -> None:
+    assert shutil.which("meltano", path=_clean_env()["PATH"]) is None  # as the README installs it
+    status, out, err = _login(project, emulator)
+
+    assert status == 0, err
+    dotenv = (project.root / ".env").read_text()
+    (token,) = [t for t in emulator.refresh_tokens if f"{PREFIX}REFRESH_TOKEN='{t}'" in dotenv]
+    assert token not in out + err
+    assert err.rstrip().splitlines()[-1].endswith(f"Next: meltano invoke {TARGET}:check")
+    # The saved token is the one `check` uses, through Meltano.
+    check = project.run("invoke", f"{TARGET}:check", check=False, env={
+        f"{PREFIX}API_URL": emulator.url, f"{PREFIX}AUTH_URL": emulator.token_url,
+        f"{PREFIX}ADVERTISER_ID": "1234567890", f"{PREFIX}PROFILE_ID": "3333333333",
+        f"{PREFIX}CLIENT_ID": emulator.client_id,
+        f"{PREFIX}CLIENT_SECRET": emulator.client_secret,
+    })  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK: no problems found" in check.stdout
+
+
+def test_login_under_meltano_prints_the_token_when_it_cannot_save_it(
+    project: Project, emulator: AmazonAdsEmulator
+) -> None:
+    # A read-only project: `meltano config set` refuses to write.
+    status, out, err = _login(project, emulator, MELTANO_PROJECT_READONLY="true")
+
+    assert status == 1
+    token = out.strip()
+    assert token in emulator.refresh_tokens  # not lost
+    assert "the refresh token could not be saved" in err
+    assert f"meltano config set {TARGET} refresh_token --from-file -" in err
+    assert "Traceback" not in err

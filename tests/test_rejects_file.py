@@ -38,7 +38,11 @@ def test_nan_and_infinity_in_a_rejected_record_are_written_as_text(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
     # Python's JSON (and so a tap written in Python) writes float("nan") as a bare NaN.
-    schema = {"type": "object", "properties": {"order_id": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}},
+        "additionalProperties": True,  # the other columns are not listed
+    }
     lines = [
         json.dumps({"type": "SCHEMA", "stream": "orders", "schema": schema,
                     "key_properties": ["order_id"]}),

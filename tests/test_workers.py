@@ -46,6 +46,8 @@ ORDERS_SCHEMA: dict[str, Any] = {
         "eventName": {"type": ["string", "null"]},
         "unitsSold": {"type": ["integer", "null"]},
         "_sdc_extracted_at": {"type": ["string", "null"]},
+        # The one mapping of the run reads `user.ramp` (signups): a column of every stream.
+        "user": {"type": ["object", "null"]},
     },
 }
 SIGNUPS_SCHEMA: dict[str, Any] = {
