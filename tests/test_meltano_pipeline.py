@@ -115,7 +115,7 @@ def test_a_mapping_of_a_column_the_table_lacks_stops_the_pipeline(
     assert stored_state(project).get("singer_state") is None
 
 
-def _login(project: Project, emulator: AmazonAdsEmulator, **env: str) -> tuple[int, str, str]:
+def _login(project: Project, emulator: AmazonAdsEmulator, *args: str) -> tuple[int, str, str]:
     """`meltano invoke target-amazon-dsp-conversions:login` as a user runs it (Meltano not on
     PATH), the browser played by a GET of the consent URL (see tests/test_auth_cli.py)."""
     settings = {
@@ -125,8 +125,8 @@ def _login(project: Project, emulator: AmazonAdsEmulator, **env: str) -> tuple[i
     }
     process = subprocess.Popen(
         [str(project.meltano), "invoke", f"{TARGET}:login", "--no-browser", "--port", "0",
-         "--authorize-url", emulator.authorize_url],
-        cwd=project.root, env=_clean_env(**settings, **env), text=True,
+         "--authorize-url", emulator.authorize_url, *args],
+        cwd=project.root, env=_clean_env(**settings), text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None
@@ -170,12 +170,12 @@ def test_login_under_meltano_saves_the_token_with_that_meltano(
 def test_login_under_meltano_prints_the_token_when_it_cannot_save_it(
     project: Project, emulator: AmazonAdsEmulator
 ) -> None:
-    # A read-only project: `meltano config set` refuses to write.
-    status, out, err = _login(project, emulator, MELTANO_PROJECT_READONLY="true")
+    # A plugin name Meltano does not know: `meltano config set` fails.
+    status, out, err = _login(project, emulator, "--plugin", "no-such-loader")
 
     assert status == 1
     token = out.strip()
     assert token in emulator.refresh_tokens  # not lost
-    assert "the refresh token could not be saved" in err
-    assert f"meltano config set {TARGET} refresh_token --from-file -" in err
+    assert "the refresh token could not be saved: meltano config set failed" in err
+    assert "meltano config set no-such-loader refresh_token --from-file -" in err
     assert "Traceback" not in err
