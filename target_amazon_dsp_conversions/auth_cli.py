@@ -13,7 +13,11 @@ import sys
 from typing import Any
 
 from target_amazon_dsp_conversions import package_version, redaction
-from target_amazon_dsp_conversions.config_sources import ENV_PREFIX, load_config
+from target_amazon_dsp_conversions.config_sources import (
+    ENV_PREFIX,
+    MELTANO_LOADER_NAME,
+    load_config,
+)
 from target_amazon_dsp_conversions.connection_check import check
 from target_amazon_dsp_conversions.errors import UserError
 from target_amazon_dsp_conversions.login import (
@@ -26,8 +30,6 @@ from target_amazon_dsp_conversions.login import (
 PROGRAM = "target-amazon-dsp-conversions-auth"
 PLUGIN = "target-amazon-dsp-conversions"
 AUTHORIZE_URL_ENV = ENV_PREFIX + "AUTHORIZE_URL"
-# Set by Meltano for a loader's commands (`meltano invoke <loader>:login`): the loader's name.
-MELTANO_PLUGIN_ENV = "MELTANO_LOADER_NAME"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     login.add_argument(
         "--plugin",
-        default=os.environ.get(MELTANO_PLUGIN_ENV) or PLUGIN,
+        default=os.environ.get(MELTANO_LOADER_NAME) or PLUGIN,
         help=f"Meltano plugin name for --meltano (default: the one running it, else {PLUGIN})",
     )
     login.add_argument("--timeout", type=float, default=DEFAULT_WAIT_SECONDS, help="seconds")
@@ -123,7 +125,7 @@ def _check(args: argparse.Namespace) -> int:
 def _command(name: str, plugin: str | None = None) -> str:
     """How the user runs one of these commands where they are: inside Meltano, through the
     loader (`meltano invoke <loader>:check`), else as this program."""
-    plugin = plugin or os.environ.get(MELTANO_PLUGIN_ENV)
+    plugin = plugin or os.environ.get(MELTANO_LOADER_NAME)
     if plugin:
         return f"meltano invoke {plugin}:{name}"
     return f"{PROGRAM} {name}"

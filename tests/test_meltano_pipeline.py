@@ -179,3 +179,52 @@ def test_login_under_meltano_prints_the_token_when_it_cannot_save_it(
     assert "the refresh token could not be saved: meltano config set failed" in err
     assert "meltano config set no-such-loader refresh_token --from-file -" in err
     assert "Traceback" not in err
+
+
+def test_a_misspelled_variable_stops_the_pipeline_before_anything_is_sent(
+    project: Project, postgres: PostgresServer, emulator: AmazonAdsEmulator
+) -> None:
+    postgres.psql(_insert(1, 5, updated="now() - interval '1 hour'"), database="shop")
+    env = pipeline_env(postgres, emulator, **{f"{PREFIX}DRYRUN": "true"})
+
+    run = project.run("run", "tap-postgres", TARGET, env=env, check=False)
+
+    assert run.returncode != 0
+    assert (
+        "target-amazon-dsp-conversions: error: unknown setting 'dryrun' (environment variable "
+        "TARGET_AMAZON_DSP_CONVERSIONS_DRYRUN); did you mean 'dry_run'?" in run.stderr
+    ), run.stderr[-3000:]
+    assert not [r for r in emulator.requests if r.path.endswith("/eventData")]
+    assert stored_state(project).get("singer_state") is None
+
+
+def test_check_reads_object_settings_as_meltano_exports_them(
+    project: Project, emulator: AmazonAdsEmulator
+) -> None:
+    # Meltano exports each key of an object as its own variable (..._MAPPING_EVENTTIME), and a
+    # nested object flattened (`{"purchase.1234567890": ...}`): the check reads both as meant.
+    objects = {
+        "mapping": '{"eventTime": "created_at", "email": "customer.email"}',
+        "defaults": '{"countryCode": "US", "currency": "USD"}',
+        "conversion_definitions": '{"purchase": {"1234567890": "cd-purchase", '
+        '"2222222222": "cd-2222-purchase"}}',
+        "stream_maps": '{"public-conversions": {"email": "email.lower()"}}',
+    }
+    for name, value in objects.items():
+        project.run("config", "set", TARGET, name, value)
+    env = {f"{PREFIX}{k.upper()}": str(v) for k, v in emulator.target_config().items()}
+    try:
+        check = project.run("invoke", f"{TARGET}:check", env=env, check=False)
+        demo = project.run("--environment=demo", "invoke", f"{TARGET}:check", env=env, check=False)
+    finally:
+        for name in objects:
+            project.run("config", "unset", TARGET, name)
+
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK: no problems found" in check.stdout
+    # The demo environment's own settings (dry run, its definitions) are read as they are: the
+    # check runs and says what does not fit this (emulated) account, nothing else.
+    assert "unknown setting" not in demo.stdout + demo.stderr
+    assert "Sign-in: OK" in demo.stdout
+    problems = [line for line in demo.stdout.splitlines() if line.startswith("problem: ")]
+    assert problems and all("DEMO-" in line for line in problems), demo.stdout
