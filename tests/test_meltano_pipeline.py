@@ -206,18 +206,20 @@ def test_check_reads_object_settings_as_meltano_exports_them(
     objects = {
         "mapping": '{"eventTime": "created_at", "email": "customer.email"}',
         "defaults": '{"countryCode": "US", "currency": "USD"}',
-        "conversion_definitions": '{"purchase": {"1234567890": "cd-purchase", '
-        '"2222222222": "cd-2222-purchase"}}',
         "stream_maps": '{"public-conversions": {"email": "email.lower()"}}',
     }
+    # Per advertiser: set apart, as the demo environment sets conversion_definitions itself
+    # (Meltano 4.4.1 cannot merge a name's text over its object across environments).
+    definitions = '{"purchase": {"1234567890": "cd-purchase", "2222222222": "cd-2222-purchase"}}'
+    env = {f"{PREFIX}{k.upper()}": str(v) for k, v in emulator.target_config().items()}
     for name, value in objects.items():
         project.run("config", "set", TARGET, name, value)
-    env = {f"{PREFIX}{k.upper()}": str(v) for k, v in emulator.target_config().items()}
     try:
-        check = project.run("invoke", f"{TARGET}:check", env=env, check=False)
         demo = project.run("--environment=demo", "invoke", f"{TARGET}:check", env=env, check=False)
+        project.run("config", "set", TARGET, "conversion_definitions", definitions)
+        check = project.run("invoke", f"{TARGET}:check", env=env, check=False)
     finally:
-        for name in objects:
+        for name in (*objects, "conversion_definitions"):
             project.run("config", "unset", TARGET, name)
 
     assert check.returncode == 0, check.stdout + check.stderr
