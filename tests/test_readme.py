@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from target_amazon_dsp_conversions.settings import Settings
+from target_amazon_dsp_conversions.target import TargetAmazonDSPConversions
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def _declared_defaults() -> dict[str, Any]:
-    defaults = {}
+    # The SDK's own settings (load_method, ...) as the target declares them, then ours.
+    sdk = TargetAmazonDSPConversions.config_jsonschema["properties"]
+    defaults = {name: value["default"] for name, value in sdk.items() if "default" in value}
     for declared in fields(Settings):
         if declared.default_factory is not MISSING:
             defaults[declared.name] = declared.default_factory()
