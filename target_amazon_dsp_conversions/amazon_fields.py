@@ -129,3 +129,4 @@ EVENTS_EXTRA_FIELDS = (
 
 DSP_EVENT_MEDIA_TYPE = "application/vnd.dspconversioneventimport.v1+json"
 DSP_DEFINITION_MEDIA_TYPE = "application/vnd.dspconversiondefinition.v1+json"
+DSP_USER_DELETION_MEDIA_TYPE = "application/vnd.dspuserdeletionrequest.v1+json"

@@ -45,32 +45,36 @@ _REFRESH, _SPLIT, _REJECT, _SET_UP = (
     Meaning.REFRESH_TOKEN, Meaning.SPLIT, Meaning.REJECT, Meaning.SET_UP,
 )  # fmt: skip
 
-COLUMNS = (Call.UPLOAD, Call.DEFINITIONS_LIST, Call.DEFINITIONS_CREATE, Call.TOKEN, Call.PROFILES)
-# status: (upload, definitions list, definitions create, token, profiles)
-TABLE: dict[int, tuple[Meaning, Meaning, Meaning, Meaning, Meaning]] = {
-    200: (_ITEMS, _DONE, _ITEMS, _DONE, _DONE),
-    207: (_ITEMS, _DONE, _ITEMS, _DONE, _DONE),
+COLUMNS = (
+    Call.UPLOAD, Call.DEFINITIONS_LIST, Call.DEFINITIONS_CREATE, Call.TOKEN, Call.PROFILES,
+    Call.USER_DELETION,
+)  # fmt: skip
+# status: (upload, definitions list, definitions create, token, profiles, user deletion).
+# A user deletion carries people as an upload carries records: its answers mean the same.
+TABLE: dict[int, tuple[Meaning, Meaning, Meaning, Meaning, Meaning, Meaning]] = {
+    200: (_ITEMS, _DONE, _ITEMS, _DONE, _DONE, _ITEMS),
+    207: (_ITEMS, _DONE, _ITEMS, _DONE, _DONE, _ITEMS),
     # The request's content: the records' fault for an upload (or a definition named by them);
     # nothing of a record is in the other calls, so there it is the set-up's.
-    400: (_REJECT, _SET_UP, _REJECT, _SET_UP, _SET_UP),
+    400: (_REJECT, _SET_UP, _REJECT, _SET_UP, _SET_UP, _REJECT),
     # LwA answers 401 for a wrong client_id/client_secret: no token refresh can help there.
-    401: (_REFRESH, _REFRESH, _REFRESH, _SET_UP, _REFRESH),
-    403: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
-    404: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
-    405: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
-    408: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
-    413: (_SPLIT, _SET_UP, _REJECT, _SET_UP, _SET_UP),
+    401: (_REFRESH, _REFRESH, _REFRESH, _SET_UP, _REFRESH, _REFRESH),
+    403: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
+    404: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
+    405: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
+    408: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    413: (_SPLIT, _SET_UP, _REJECT, _SET_UP, _SET_UP, _SPLIT),
     # The Content-Type the target sends: the same for every request of the call.
-    415: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
-    422: (_REJECT, _SET_UP, _REJECT, _SET_UP, _SET_UP),
+    415: (_SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP, _SET_UP),
+    422: (_REJECT, _SET_UP, _REJECT, _SET_UP, _SET_UP, _REJECT),
     # The token endpoint is not paced per account: a 429 there is retried with backoff.
-    429: (_SLOW, _SLOW, _SLOW, _RETRY, _SLOW),
-    500: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
-    502: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
-    503: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
-    504: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
-    CONNECTION_FAILED: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
-    TIMED_OUT: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    429: (_SLOW, _SLOW, _SLOW, _RETRY, _SLOW, _SLOW),
+    500: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    502: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    503: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    504: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    CONNECTION_FAILED: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    TIMED_OUT: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
 }
 
 
@@ -121,6 +125,11 @@ _HINTS: dict[tuple[Call, int], str] = {
         "the user who signed in needs Events Manager permission 'View and Edit' "
         "(event_manager_edit) on this advertiser to create definitions; check advertiser_id"
     ),
+    (Call.USER_DELETION, 403): (
+        "the sign-in has no access to this advertiser or profile, or lacks the Events Manager "
+        "permission 'View and Edit' (event_manager_edit) that deleting people's events needs; "
+        "check advertiser_id and profile_id, and run target-amazon-dsp-conversions-auth check"
+    ),
     (Call.PROFILES, 403): "check that the app has Amazon Ads API access",
     (Call.TOKEN, 403): "check client_id, client_secret and refresh_token",
     (Call.TOKEN, 404): "Login with Amazon has no such route: check auth_url",
@@ -144,6 +153,7 @@ _WHAT = {
     "{account}",
     Call.TOKEN: "Login with Amazon refused the token request",
     Call.PROFILES: "Amazon refused to list the profiles",
+    Call.USER_DELETION: "Amazon refused the user deletion for advertiser {account}",
 }
 
 

@@ -18,6 +18,7 @@ class Call(Enum):
     DEFINITIONS_CREATE = "definitions create"
     TOKEN = "token"  # noqa: S105 - Login with Amazon: refresh or authorization-code grant
     PROFILES = "profiles"  # GET /v2/profiles (`check`)
+    USER_DELETION = "user deletion"  # DSP: delete the events of people who opted out
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import pytest
 
 from target_amazon_dsp_conversions.amazon_fields import DSP_DEFINITION_MEDIA_TYPE
 from target_amazon_dsp_conversions.answers import Meaning, meaning
-from target_amazon_dsp_conversions.apis.base import Endpoint, json_request
+from target_amazon_dsp_conversions.apis.base import USER_DELETION, Endpoint, json_request
 from target_amazon_dsp_conversions.apis.dsp import DspApi
 from target_amazon_dsp_conversions.apis.dsp_definitions import dsp_headers
 from target_amazon_dsp_conversions.errors import SetupError, SignInError
@@ -27,34 +27,38 @@ ADVERTISER = "1234567890"
 STATUSES: list[int | str] = [
     200, 207, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503, 504, "drop", "hang",
 ]  # fmt: skip
-CALLS = [Call.UPLOAD, Call.DEFINITIONS_LIST, Call.DEFINITIONS_CREATE, Call.TOKEN, Call.PROFILES]
+CALLS = [
+    Call.UPLOAD, Call.DEFINITIONS_LIST, Call.DEFINITIONS_CREATE, Call.TOKEN, Call.PROFILES,
+    Call.USER_DELETION,
+]  # fmt: skip
 
-# What the caller sees, per status: upload, definitions list, definitions create, token, profiles.
+# What the caller sees, per status: upload, definitions list, definitions create, token, profiles,
+# user deletion.
 #   answer    the answer comes back at once (the caller reads it: per item, split, reject)
 #   retry     sent again after a backoff, then answered
 #   paced     sent again in the account's pace (counted as throttled), then answered
 #   refresh   a new access token, sent again, answered
 #   set-up    the run stops: one line what to fix (SetupError; SignInError for the token call)
 ANSWER, RETRY, PACED, REFRESH, SET_UP = "answer", "retry", "paced", "refresh", "set-up"
-EXPECTED: dict[int | str, tuple[str, str, str, str, str]] = {
-    200: (ANSWER, ANSWER, ANSWER, ANSWER, ANSWER),
-    207: (ANSWER, ANSWER, ANSWER, ANSWER, ANSWER),
-    400: (ANSWER, SET_UP, ANSWER, SET_UP, SET_UP),
-    401: (REFRESH, REFRESH, REFRESH, SET_UP, REFRESH),
-    403: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
-    404: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
-    405: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
-    408: (RETRY, RETRY, RETRY, RETRY, RETRY),
-    413: (ANSWER, SET_UP, ANSWER, SET_UP, SET_UP),
-    415: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
-    422: (ANSWER, SET_UP, ANSWER, SET_UP, SET_UP),
-    429: (PACED, PACED, PACED, RETRY, PACED),
-    500: (RETRY, RETRY, RETRY, RETRY, RETRY),
-    502: (RETRY, RETRY, RETRY, RETRY, RETRY),
-    503: (RETRY, RETRY, RETRY, RETRY, RETRY),
-    504: (RETRY, RETRY, RETRY, RETRY, RETRY),
-    "drop": (RETRY, RETRY, RETRY, RETRY, RETRY),  # the connection is lost
-    "hang": (RETRY, RETRY, RETRY, RETRY, RETRY),  # no answer within request_timeout
+EXPECTED: dict[int | str, tuple[str, str, str, str, str, str]] = {
+    200: (ANSWER, ANSWER, ANSWER, ANSWER, ANSWER, ANSWER),
+    207: (ANSWER, ANSWER, ANSWER, ANSWER, ANSWER, ANSWER),
+    400: (ANSWER, SET_UP, ANSWER, SET_UP, SET_UP, ANSWER),
+    401: (REFRESH, REFRESH, REFRESH, SET_UP, REFRESH, REFRESH),
+    403: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
+    404: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
+    405: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
+    408: (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),
+    413: (ANSWER, SET_UP, ANSWER, SET_UP, SET_UP, ANSWER),
+    415: (SET_UP, SET_UP, SET_UP, SET_UP, SET_UP, SET_UP),
+    422: (ANSWER, SET_UP, ANSWER, SET_UP, SET_UP, ANSWER),
+    429: (PACED, PACED, PACED, RETRY, PACED, PACED),
+    500: (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),
+    502: (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),
+    503: (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),
+    504: (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),
+    "drop": (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),  # the connection is lost
+    "hang": (RETRY, RETRY, RETRY, RETRY, RETRY, RETRY),  # no answer within request_timeout
 }
 CASES = [
     pytest.param(call, status, EXPECTED[status][CALLS.index(call)], id=f"{call.value}-{status}")
@@ -76,6 +80,10 @@ def request_for(call: Call, emulator: AmazonAdsEmulator) -> OutgoingRequest:
         }
         key = (ADVERTISER, "SERVER_TO_SERVER")
         return DspApi().build_request(key, [json.dumps(event).encode()], endpoint)
+    if call is Call.USER_DELETION:
+        deletion = DspApi().operations[USER_DELETION]
+        person = deletion.encode_item([("EMAIL", "a" * 64), ("PHONE", "b" * 64)])
+        return deletion.build_request((ADVERTISER, ""), [person], endpoint)
     if call is Call.PROFILES:
         headers = {"Amazon-Advertising-API-ClientId": emulator.client_id}
         return OutgoingRequest("GET", emulator.url + "/v2/profiles", headers, b"", call=call)
@@ -146,11 +154,13 @@ def test_every_status_of_every_call(
     [(207, 2, Meaning.READ_ITEMS), (200, 2, Meaning.READ_ITEMS), (400, 2, Meaning.REJECT),
      (413, 2, Meaning.SPLIT), (413, 1, Meaning.REJECT), (422, 2, Meaning.REJECT)],
 )  # fmt: skip
+@pytest.mark.parametrize("call", [Call.UPLOAD, Call.USER_DELETION])
 def test_what_delivery_does_with_an_upload_answer(
-    status: int, items: int, expected: Meaning
+    call: Call, status: int, items: int, expected: Meaning
 ) -> None:
-    """The answers the transport hands back to delivery: per item, halves, rejects."""
-    assert meaning(Call.UPLOAD, status, items=items) is expected
+    """The answers the transport hands back to delivery: per item, halves, rejects; a user
+    deletion's people as an upload's records."""
+    assert meaning(call, status, items=items) is expected
 
 
 @pytest.mark.parametrize("status", [201, 299, 302, 418, 451, 507, 599, 100])

@@ -10,6 +10,7 @@ import pytest
 
 import target_amazon_dsp_conversions
 from target_amazon_dsp_conversions.apis import API_NAMES, api_for
+from target_amazon_dsp_conversions.apis.base import USER_DELETION
 from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA
 from target_amazon_dsp_conversions.startup_checks import checked_settings
@@ -49,3 +50,11 @@ def test_only_apis_names_an_api() -> None:
         if isinstance(node, ast.Constant) and node.value in API_NAMES
     ]
     assert found == []
+
+
+def test_only_the_dsp_api_offers_a_user_deletion() -> None:
+    """Amazon documents a user-deletion call for the DSP API only (`dspAmazonDeletionRequest`)."""
+    assert {name: set(api_for(name).operations) for name in API_NAMES} == {
+        "dsp": {USER_DELETION},
+        "events": set(),
+    }

@@ -15,7 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.emulator import DSP_DEFINITION_TYPE, DSP_EVENT_TYPE, AmazonAdsEmulator, Faults
+from tests.emulator import (
+    DSP_DEFINITION_TYPE,
+    DSP_DELETION_TYPE,
+    DSP_EVENT_TYPE,
+    AmazonAdsEmulator,
+    Faults,
+)
 from tests.openapi_schemas import request_errors, schema_errors
 
 ADVERTISER = "1234567890"
@@ -23,6 +29,7 @@ PROFILE = "3333333333"
 REFRESH = "Atzr|test-refresh-token"
 EVENT_DATA = f"/accounts/{ADVERTISER}/dsp/conversionDefinitions/eventData"
 EVENTS = "/adsApi/v1/create/events"
+DELETE = f"/accounts/{ADVERTISER}/dsp/conversionDefinitions/delete"
 
 
 def sha(text: str) -> str:
@@ -416,6 +423,186 @@ def test_unknown_token_is_401(emu, session):
     response = post_dsp(emu, session, "Atza|forged", dsp_body([dsp_event(0)]))
     assert response.status_code == 401
     assert response.json()["message"] == "Unauthorized"
+
+
+# ---------------------------------------------------------------- DSP user deletion
+
+
+def person(n: int, *extra: tuple[str, str]) -> dict[str, Any]:
+    """A deletion item: the person's hashed email, and any further (type, value) keys."""
+    keys = [("EMAIL", sha(f"user{n}@example.com")), *extra]
+    return {"matchKeys": [{"type": t, "values": [v]} for t, v in keys]}
+
+
+def post_deletion(emu, session, token, people, **kw):
+    kw.setdefault("path", DELETE)
+    kw.setdefault("ctype", DSP_DELETION_TYPE)
+    return post_dsp(emu, session, token, {"deletionRequests": people}, **kw)
+
+
+def test_user_deletion_deletes_each_person(emu, session, token):
+    people = [person(0), person(1, ("PHONE", sha("+15550100")), ("MAID", "raw-device-id"))]
+    assert (
+        schema_errors("dsp", "BatchDeleteUserEventsRequestV1", {"deletionRequests": people}) == []
+    )
+    response = post_deletion(emu, session, token, people)
+    assert response.status_code == 207
+    assert response.headers["Content-Type"] == DSP_DELETION_TYPE
+    doc = response.json()
+    assert schema_errors("dsp", "BatchDeleteUserEventsResponseV1", doc) == []
+    assert doc == {"success": [{"index": 1}, {"index": 2}]}
+    assert emu.deleted == {
+        ADVERTISER: [
+            (("EMAIL", sha("user0@example.com")),),
+            (
+                ("EMAIL", sha("user1@example.com")),
+                ("PHONE", sha("+15550100")),
+                ("MAID", "raw-device-id"),
+            ),
+        ]
+    }
+    assert sha("+15550100") in emu.deleted_values(ADVERTISER)
+    assert emu.deleted_values("2222222222") == set()
+    assert emu.call_kind("POST", DELETE) == "user deletion"
+    assert emu.arrivals("user deletion") == 1
+    assert emu.accepted == []  # a deletion is no event
+    emu.reset_ledger()
+    assert emu.deleted == {} and emu.deleted_values() == set()
+
+
+def test_user_deletion_refuses_items_it_cannot_take(emu, session, token):
+    emu.refused_match_values[sha("user2@example.com")] = ("INTERNAL_ERROR", "refused for the test")
+    emu.omit_match_values.add(sha("user4@example.com"))
+    people = [
+        person(0),
+        {"matchKeys": [{"type": "EMAIL", "values": ["not-hashed@example.com"]}]},
+        person(2),
+        {},  # the schema leaves matchKeys optional; Amazon asks for the user's keys
+        person(4),
+        person(5),
+    ]
+    response = post_deletion(emu, session, token, people)
+    assert response.status_code == 207
+    doc = response.json()
+    assert schema_errors("dsp", "BatchDeleteUserEventsResponseV1", doc) == []
+    assert [s["index"] for s in doc["success"]] == [1, 6]
+    errors = {e["index"]: e for e in doc["error"]}
+    assert sorted(errors) == [2, 3, 4]
+    assert errors[2]["code"] == "INVALID_ARGUMENT"
+    assert "SHA-256" in errors[2]["message"]
+    assert errors[3] == {
+        "index": 3,
+        "code": "INTERNAL_ERROR",
+        "message": "refused for the test",
+        "errors": [
+            {
+                "errorType": "INTERNAL_ERROR",
+                "fieldName": "matchKeys",
+                "message": "refused for the test",
+            }
+        ],
+    }
+    assert "matchKeys is required" in errors[4]["message"]
+    assert [p[0][1] for p in emu.deleted[ADVERTISER]] == [
+        sha("user0@example.com"),
+        sha("user5@example.com"),
+    ]
+    refused = {r["index"]: r for r in emu.refused_deletions}
+    assert sorted(refused) == [2, 3, 4]
+    assert refused[3]["match_keys"] == (("EMAIL", sha("user2@example.com")),)
+    assert refused[3]["advertiser"] == ADVERTISER
+
+
+@pytest.mark.parametrize(
+    ("people", "field"),
+    [
+        ([], "deletionRequests"),  # 1 to 500 people
+        ([person(i) for i in range(501)], "deletionRequests"),
+        ([{"matchKeys": []}], "deletionRequests.0.matchKeys"),  # 1 to 9 keys each
+        (
+            [{"matchKeys": [{"type": "EMAIL", "values": [sha(str(i))]} for i in range(10)]}],
+            "deletionRequests.0.matchKeys",
+        ),
+        (
+            [{"matchKeys": [{"type": "IP", "values": ["1.2.3.4"]}]}],
+            "deletionRequests.0.matchKeys.0.type",
+        ),
+        (
+            [{"matchKeys": [{"type": "EMAIL", "values": []}]}],
+            "deletionRequests.0.matchKeys.0.values",
+        ),
+        ([{"matchKeys": [{"type": "EMAIL"}]}], "deletionRequests.0.matchKeys.0"),
+    ],
+)
+def test_user_deletion_schema_violation_is_400(emu, session, token, people, field):
+    assert (
+        schema_errors("dsp", "BatchDeleteUserEventsRequestV1", {"deletionRequests": people}) != []
+    )
+    response = post_deletion(emu, session, token, people)
+    assert response.status_code == 400
+    doc = response.json()
+    assert schema_errors("dsp", "DspErrorV1", doc) == []
+    assert doc["errors"][0]["fieldName"] == field
+    assert emu.deleted == {}
+
+
+def test_user_deletion_body_must_be_an_object_with_deletion_requests(emu, session, token):
+    response = post_dsp(emu, session, token, {"users": []}, path=DELETE, ctype=DSP_DELETION_TYPE)
+    assert response.status_code == 400
+    assert "deletionRequests" in response.json()["errors"][0]["message"]
+
+
+def test_user_deletion_takes_only_its_media_type(emu, session, token):
+    for ctype in (DSP_EVENT_TYPE, "application/json"):
+        response = post_deletion(emu, session, token, [person(0)], ctype=ctype)
+        assert response.status_code == 415
+        assert DSP_DELETION_TYPE in response.json()["message"]
+    assert emu.deleted == {}
+
+
+@pytest.mark.parametrize(
+    ("account", "extra", "status"),
+    [
+        ("9999999999", {"Amazon-Ads-AccountId": "9999999999"}, 403),  # no access
+        (ADVERTISER, {"Amazon-Advertising-API-Scope": "4444444444"}, 403),  # another's profile
+        (  # view only: deleting needs event_manager_edit
+            "5555555555",
+            {"Amazon-Ads-AccountId": "5555555555", "Amazon-Advertising-API-Scope": "6666666666"},
+            403,
+        ),
+        (ADVERTISER, {"Amazon-Ads-AccountId": "2222222222"}, 400),
+        (ADVERTISER, {"Amazon-Advertising-API-ClientId": "someone-else"}, 401),
+    ],
+)
+def test_user_deletion_account_checks(emu, session, token, account, extra, status):
+    path = f"/accounts/{account}/dsp/conversionDefinitions/delete"
+    response = post_deletion(emu, session, token, [person(0)], path=path, headers=extra)
+    assert response.status_code == status
+    assert schema_errors("dsp", "DspErrorV1", response.json()) == []
+    assert emu.deleted == {}
+
+
+def test_user_deletion_needs_a_valid_token(emu, session):
+    response = post_deletion(emu, session, "Atza|forged", [person(0)])
+    assert response.status_code == 401
+    assert emu.deleted == {}
+
+
+def test_user_deletion_can_be_scripted_and_throttled(emu, session, token):
+    emu.faults.retry_after = "0"
+    emu.script("user deletion", 429, 503)
+    statuses = [post_deletion(emu, session, token, [person(i)]).status_code for i in range(3)]
+    assert statuses == [429, 503, 207]
+    assert emu.arrivals("user deletion") == 3 and emu.arrivals("upload") == 0
+    emu.throttle.configure(rate=0.001, burst=1)
+    statuses = [post_deletion(emu, session, token, [person(i)]).status_code for i in range(2)]
+    assert statuses == [207, 429]  # one account's pace, as for uploads
+    assert len(emu.deleted[ADVERTISER]) == 2
+
+
+def test_an_unknown_kind_of_call_is_refused(emu):
+    with pytest.raises(ValueError, match="unknown kind of call 'user_deletion'"):
+        emu.script("user_deletion", 429)
 
 
 # ---------------------------------------------------------------- DSP definitions

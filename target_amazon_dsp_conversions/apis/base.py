@@ -131,19 +131,35 @@ class AccountCheck(NamedTuple):
 
 
 class BatchOperation(Protocol):
-    """An API call besides the conversion upload, on items batched as events are (the next is
-    DSP's user deletion): items in, a 207 with per-item outcomes back."""
+    """An API call besides the conversion upload, on items batched as events are (DSP's user
+    deletion): items in, a 207 with per-item outcomes back. Its answers mean what an upload's
+    do (`answers.py`, the request's `call`)."""
 
+    name: str  # the call in log lines, e.g. "user deletion"
     max_items_per_request: int
+    max_match_keys_per_item: int
+
+    def encode_item(self, match_keys: Sequence[tuple[str, str]]) -> bytes:
+        """One item: a person by their match keys (type, value), already normalized and hashed,
+        1 to `max_match_keys_per_item` of them; ValueError for another number."""
+        ...
 
     def build_request(
         self, key: BatchKey, encoded_items: list[bytes], endpoint: Endpoint
     ) -> OutgoingRequest:
-        """One request for items already encoded as JSON."""
+        """One request for items already encoded (`encode_item`); `key` is (advertiser ID, "")."""
         ...
 
     def read_multi_status(self, body: Any, count: int) -> ItemResults:
         """Per-item outcomes of a 2xx response to a request of `count` items."""
+        ...
+
+    def read_error(self, status: int, body: Any) -> Problem:
+        """The problem a non-2xx response states, for the rejects file."""
+        ...
+
+    def dry_run_answer(self, request: OutgoingRequest) -> Response:
+        """The answer of a dry run: every item of `request` accepted, as Amazon lists it."""
         ...
 
 
@@ -156,7 +172,8 @@ class ConversionApi(Protocol):
     name: str
     summary: str  # for the `api` setting's description
     rules: ApiRules
-    # Calls besides the conversion upload, by name (`USER_DELETION`); none yet.
+    # Calls besides the conversion upload, by name (`USER_DELETION`); an API without one has
+    # no entry.
     operations: Mapping[str, BatchOperation]
 
     def check_settings(self, settings: ApiSettings) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .server import (
+    CALL_KINDS,
     DSP_DEFINITION_TYPE,
+    DSP_DELETION_TYPE,
     DSP_EVENT_TYPE,
     Advertiser,
     AmazonAdsEmulator,
@@ -12,7 +14,9 @@ from .server import (
 )
 
 __all__ = [
+    "CALL_KINDS",
     "DSP_DEFINITION_TYPE",
+    "DSP_DELETION_TYPE",
     "DSP_EVENT_TYPE",
     "Advertiser",
     "AmazonAdsEmulator",

@@ -1,7 +1,7 @@
 """An in-process HTTP emulator of the Amazon Ads APIs the target talks to.
 
 It serves Login with Amazon (token + authorize), ``GET /v2/profiles``, the DSP
-Conversions API (eventData, list, create definitions) and the Events API, checks
+Conversions API (eventData, list, create definitions, user deletion) and the Events API, checks
 requests against the test-tree copies of Amazon's OpenAPI schemas, records what it
 received and accepted, and injects faults (429, 5xx, drops, hangs, expiring tokens).
 Behaviour follows ``shared/reference/amazon-ads-api.md``; where Amazon is silent the
@@ -40,6 +40,7 @@ from .throttle import Throttle
 DSP_EVENT_TYPE = "application/vnd.dspconversioneventimport.v1+json"
 DSP_DEFINITION_TYPE = "application/vnd.dspconversiondefinition.v1+json"
 DSP_DEFINITION_TYPE_V2 = "application/vnd.dspconversiondefinition.v2+json"
+DSP_DELETION_TYPE = "application/vnd.dspuserdeletionrequest.v1+json"
 JSON_TYPE = "application/json"
 LWA_SCOPE = "advertising::campaign_management"
 PERM_VIEW = "event_manager_view"
@@ -75,7 +76,21 @@ DSP_MAX_AGE = timedelta(days=7)
 DSP_MAX_FUTURE = timedelta(hours=1)
 EVENTS_MAX_AGE = timedelta(days=21)
 
-_DSP_PATH = re.compile(r"^/accounts/([^/]+)/dsp/conversionDefinitions(/eventData|/list)?/?$")
+_DSP_PATH = re.compile(
+    r"^/accounts/([^/]+)/dsp/conversionDefinitions(/eventData|/list|/delete)?/?$"
+)
+# The kinds of call, in the target's words (its `Call` values): what `script`, `arrivals` and
+# `Faults.hang_calls` name.
+CALL_KINDS = (
+    "token", "profiles", "upload", "definitions list", "definitions create", "user deletion",
+)  # fmt: skip
+_DSP_CALL_KINDS = {"/eventData": "upload", "/list": "definitions list", "/delete": "user deletion"}
+_DSP_MEDIA_TYPES = {
+    "/eventData": DSP_EVENT_TYPE,
+    "/list": DSP_DEFINITION_TYPE,
+    "": DSP_DEFINITION_TYPE,
+    "/delete": DSP_DELETION_TYPE,
+}
 
 # Events API ErrorCode enum values per HTTP status (5xx bodies take any string).
 _EVENTS_CODES = {
@@ -244,6 +259,18 @@ def _schema_violations(api: str, schema: str, body: Any) -> list[Any]:
     return list(validator(api, schema, False).iter_errors(doc))
 
 
+def _dsp_multi_status(
+    success: list[dict[str, Any]], failures: list[dict[str, Any]], ctype: str
+) -> _Response:
+    """A DSP 207: both arrays have minItems 1 in Amazon's schema, so an empty one is left out."""
+    doc: dict[str, Any] = {}
+    if success:
+        doc["success"] = success
+    if failures:
+        doc["error"] = failures
+    return _json_response(207, doc, ctype)
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -344,6 +371,11 @@ class AmazonAdsEmulator:
         # dedupe ids a 207 leaves out of both `success` and `error` (and that are not kept):
         # an answer that acknowledges an item neither way.
         self.omit_ids: set[str] = set()
+        # User deletion: a match-key value -> (code, message): a person with a key of this value
+        # is refused (a per-item error in the 207, not deleted).
+        self.refused_match_values: dict[str, tuple[str, str]] = {}
+        # User deletion: a person with a key of one of these values is left out of both lists.
+        self.omit_match_values: set[str] = set()
         self.authorize_denied = False
         # False: accepted events are not kept (long benchmark runs; constant memory).
         self.keep_ledger = True
@@ -360,6 +392,9 @@ class AmazonAdsEmulator:
         self._requests: list[RecordedRequest] = []
         self._accepted: list[dict[str, Any]] = []
         self._rejected: list[dict[str, Any]] = []
+        # User deletion: (advertiser, the person's match keys) deleted, and the refused items.
+        self._deleted: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        self._refused_deletions: list[dict[str, Any]] = []
         self._api_count = 0
         self._api_in_flight = 0
         self.peak_api_in_flight = 0  # the most API requests handled at once
@@ -563,12 +598,41 @@ class AmazonAdsEmulator:
                 for e in self._accepted
             )
 
+    @property
+    def deleted(self) -> dict[str, list[tuple[tuple[str, str], ...]]]:
+        """The people a user deletion deleted, per advertiser, in arrival order: each as its
+        match keys (type, value) in request order; a person deleted twice is listed twice."""
+        found: dict[str, list[tuple[tuple[str, str], ...]]] = {}
+        with self._lock:
+            for advertiser, person in self._deleted:
+                found.setdefault(advertiser, []).append(person)
+        return found
+
+    def deleted_values(self, advertiser: str | None = None) -> set[str]:
+        """Every match-key value of the people deleted (of one advertiser, or of all)."""
+        with self._lock:
+            return {
+                value
+                for owner, person in self._deleted
+                if advertiser is None or owner == advertiser
+                for _, value in person
+            }
+
+    @property
+    def refused_deletions(self) -> list[dict[str, Any]]:
+        """Per-item errors of user-deletion 207s: advertiser, index, code, message, match_keys."""
+        with self._lock:
+            return list(self._refused_deletions)
+
     def reset_ledger(self) -> None:
-        """Forget recorded requests, accepted and rejected events, and restart fault counters."""
+        """Forget recorded requests, accepted and rejected events, deleted people, and restart
+        fault counters."""
         with self._lock:
             self._requests.clear()
             self._accepted.clear()
             self._rejected.clear()
+            self._deleted.clear()
+            self._refused_deletions.clear()
             self._api_count = 0
 
     def _configure_throttle(self, body: Any) -> _Response:
@@ -591,21 +655,23 @@ class AmazonAdsEmulator:
                 "throttled": statuses[429],
                 "accepted": sum(accepted.values()),
                 "accepted_ids": dict(accepted),
+                "deleted": len(self._deleted),
             },
         )
 
     def script(self, call: str, *answers: int | str) -> None:
-        """The next answers to requests of a kind of call (`call_kind`), before any other
+        """The next answers to requests of a kind of call (`CALL_KINDS`), before any other
         fault: a status (2xx: the normal answer under that status; else an error body in the
         call's shape), "drop" (the connection is lost) or "hang" (`hang_seconds`, then 504)."""
+        _check_call_kind(call)
         with self._lock:
             self._scripts.setdefault(call, collections.deque()).extend(answers)
 
     # ------------------------------------------------------------------ dispatch
     @staticmethod
     def call_kind(method: str, path: str) -> str | None:
-        """The kind of call a request is, in the target's words: "upload", "definitions
-        list", "definitions create", "token" or "profiles" (None: another route)."""
+        """The kind of call a request is, in the target's words (one of `CALL_KINDS`; None:
+        another route)."""
         if path == "/auth/o2/token":
             return "token"
         if path == "/v2/profiles":
@@ -615,17 +681,17 @@ class AmazonAdsEmulator:
         match = _DSP_PATH.match(path) if method == "POST" else None
         if match is None:
             return None
-        return {"/eventData": "upload", "/list": "definitions list"}.get(
-            match.group(2) or "", "definitions create"
-        )
+        return _DSP_CALL_KINDS.get(match.group(2) or "", "definitions create")
 
     def arrivals(self, call: str) -> int:
         """Requests of a kind of call received so far, answered or not (a hung one too)."""
+        _check_call_kind(call)
         with self._lock:
             return self._arrivals[call]
 
     def wait_for_arrivals(self, call: str, count: int, timeout: float = 60) -> None:
         """Block until `count` requests of a kind of call have arrived."""
+        _check_call_kind(call)
         with self._arrived:
             if not self._arrived.wait_for(lambda: self._arrivals[call] >= count, timeout):
                 raise AssertionError(f"{count} {call} requests did not arrive in {timeout} s")
@@ -868,7 +934,7 @@ class AmazonAdsEmulator:
         ctype = JSON_TYPE
         match = _DSP_PATH.match(req.path)
         if api == "dsp" and match:
-            ctype = DSP_EVENT_TYPE if match.group(2) == "/eventData" else DSP_DEFINITION_TYPE
+            ctype = _DSP_MEDIA_TYPES[match.group(2) or ""]
 
         self._sleep(faults.latency_seconds)
         account = req.headers.get("Amazon-Ads-AccountId") or (match.group(1) if match else "")
@@ -1004,11 +1070,12 @@ class AmazonAdsEmulator:
             )
         if req.raw and body is None:
             return fail(400, "Request body is not valid JSON")
-        needed = {PERM_EDIT} if op in ("/eventData", "") else {PERM_VIEW, PERM_EDIT}
+        needed = {PERM_EDIT} if op in ("/eventData", "", "/delete") else {PERM_VIEW, PERM_EDIT}
         schema = {
             "/eventData": "BatchImportConversionEventDataRequestV1",
             "/list": "ListConversionDefinitionsRequestV1",
             "": "BatchCreateConversionDefinitionsRequestV1",
+            "/delete": "BatchDeleteUserEventsRequestV1",
         }[op]
         if op == "/list" and body is None:
             body = {}
@@ -1030,7 +1097,71 @@ class AmazonAdsEmulator:
             return self._dsp_event_data(adv, body, ctype)
         if op == "/list":
             return self._dsp_list(adv, body, ctype)
+        if op == "/delete":
+            return self._dsp_delete(adv, body, ctype)
         return self._dsp_create(adv, body, ctype)
+
+    def _dsp_delete(self, adv: Advertiser, body: dict[str, Any], ctype: str) -> _Response:
+        """``dspAmazonDeletionRequest``: each person (1-based index) deleted or refused. The
+        schema leaves an item's ``matchKeys`` optional and the hashing unsaid; Amazon's
+        description asks for both, so an item without keys or with an unhashed value (MAID is
+        sent raw) is refused here. Accepted events stay in `accepted` (what Amazon took)."""
+        success: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        with self._lock:
+            for index, item in enumerate(body["deletionRequests"], start=1):
+                person = tuple((key["type"], key["values"][0]) for key in item.get("matchKeys", []))
+                values = {value for _, value in person}
+                if values & self.omit_match_values:
+                    continue
+                errs = self._deletion_item_errors(person, values)
+                if errs:
+                    code, message = errs[0]["errorType"], errs[0]["message"]
+                    failures.append(
+                        {"index": index, "code": code, "message": message, "errors": errs}
+                    )
+                    self._refused_deletions.append(
+                        {
+                            "advertiser": adv.advertiser_id,
+                            "index": index,
+                            "code": code,
+                            "message": message,
+                            "match_keys": person,
+                        }
+                    )
+                    continue
+                success.append({"index": index})
+                if self.keep_ledger:
+                    self._deleted.append((adv.advertiser_id, person))
+        return _dsp_multi_status(success, failures, ctype)
+
+    def _deletion_item_errors(
+        self, person: tuple[tuple[str, str], ...], values: set[str]
+    ) -> list[dict[str, str]]:
+        """`DspSubErrorV1`s of one person of a user deletion."""
+        errs: list[dict[str, str]] = []
+        if not person:
+            errs.append(
+                {
+                    "errorType": "INVALID_ARGUMENT",
+                    "fieldName": "matchKeys",
+                    "message": "matchKeys is required: supply all match keys of the user",
+                }
+            )
+        for value in sorted(values & self.refused_match_values.keys()):
+            code, message = self.refused_match_values[value]
+            errs.append({"errorType": code, "fieldName": "matchKeys", "message": message})
+        for key_type, value in person:
+            if key_type in DSP_HASHED_TYPES and not HEX64.match(value):
+                errs.append(
+                    {
+                        "errorType": "INVALID_ARGUMENT",
+                        "fieldName": "matchKeys",
+                        "message": f"matchKeys {key_type} value must be a lower-case SHA-256 "
+                        "hex digest",
+                    }
+                )
+        return errs
 
     def _dsp_event_data(self, adv: Advertiser, body: dict[str, Any], ctype: str) -> _Response:
         """Per-item checks (1-based indexes); the ledger records only this 207's outcome."""
@@ -1076,13 +1207,7 @@ class AmazonAdsEmulator:
                     self._accepted.append(
                         {**item, "source": source, "_api": "dsp", "_advertiser": adv.advertiser_id}
                     )
-        doc: dict[str, Any] = {}
-        # Both arrays have minItems 1 in Amazon's schema, so an empty one is left out.
-        if success:
-            doc["success"] = success
-        if failures:
-            doc["error"] = failures
-        return _json_response(207, doc, ctype)
+        return _dsp_multi_status(success, failures, ctype)
 
     def _is_plainly_valid_dsp_item(
         self,
@@ -1395,3 +1520,9 @@ class AmazonAdsEmulator:
                     "MATCH_ID is longer than 100 characters",
                 )
         return errs
+
+
+def _check_call_kind(call: str) -> None:
+    """A test naming a kind of call the emulator never sees would wait or script in vain."""
+    if call not in CALL_KINDS:
+        raise ValueError(f"unknown kind of call {call!r}; one of {', '.join(CALL_KINDS)}")

@@ -25,6 +25,8 @@ WANTED: dict[str, list[str]] = {
         "ListConversionDefinitionsResponseV1",
         "BatchCreateConversionDefinitionsRequestV1",
         "ConversionDefinitionsBatchResponseV1",
+        "BatchDeleteUserEventsRequestV1",
+        "BatchDeleteUserEventsResponseV1",
     ],
     "events-api.json": [
         "CreateEventRequest",
