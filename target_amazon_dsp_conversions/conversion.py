@@ -158,6 +158,56 @@ def build_conversion(
         raise Rejected(*problems) from None
 
 
+@dataclass(slots=True)
+class OptOut:
+    """A person who opted out (a record of an `opt_out_streams` stream): every match key of
+    theirs as Amazon takes it, and the advertiser whose data they are."""
+
+    advertiser_id: str
+    match_keys: list[tuple[str, str]]
+    dropped_keys: tuple[str, ...] = ()
+
+
+def build_opt_out(
+    fields: Mapping[str, Any],
+    *,
+    rules: ApiRules,
+    default_advertiser_id: str | None,
+    user_identifier_type: str | None,
+) -> OptOut:
+    """The mapped fields of an opt-out record: its match keys normalized and hashed by the
+    rules of a conversion's, all of them (up to the API's limit per person). Raises Rejected
+    for a record without a usable key or advertiser; an event's own fields are not needed."""
+    get = fields.get
+    problems: list[Problem] = []
+    check = _collecting(problems)
+    # The country only helps to read a phone number without its leading +.
+    raw_country = get("countryCode")
+    country = None if raw_country is None else check(_country_code, raw_country, rules)
+    problems.clear()
+    advertiser_id = check(_advertiser_id, get("advertiserId"), default_advertiser_id, rules)
+    keys = check(_match_keys, fields, rules, country, user_identifier_type)
+    if problems:
+        raise Rejected(*problems)
+    match_keys, dropped = keys
+    return OptOut(advertiser_id, match_keys, dropped)
+
+
+def person_keys(match_keys: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """A person's match keys as the suppression list compares them: each hashed, also those
+    Amazon takes raw (a MAID), so that no raw value is kept."""
+    return tuple(
+        [
+            (key_type, value if _is_hash(value) else _hash(value))
+            for key_type, value in match_keys
+        ]
+    )
+
+
+_is_hash = identity.is_sha256_hex
+_hash = identity.sha256_hex
+
+
 Check = Callable[..., Any]  # check(convert, *args): convert(*args), or None after a problem
 
 

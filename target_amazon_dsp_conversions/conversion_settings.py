@@ -19,3 +19,8 @@ class ConversionSettings:
     source: str
     advertiser_id: str | None
     user_identifier_type: str | None
+    # Streams whose records are people who opted out (`opt_out_streams`).
+    opt_out_streams: frozenset[str] = frozenset()
+    # Whether conversions carry their person keys, for the suppression list to screen them:
+    # only when there are opt-outs (the cost of a column per record otherwise).
+    screen_people: bool = False

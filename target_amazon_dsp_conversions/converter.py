@@ -23,7 +23,13 @@ from typing import Any, NamedTuple, overload
 
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
-from target_amazon_dsp_conversions.conversion import build_conversion, dedupe_id, dedupe_seed
+from target_amazon_dsp_conversions.conversion import (
+    build_conversion,
+    build_opt_out,
+    dedupe_id,
+    dedupe_seed,
+    person_keys,
+)
 from target_amazon_dsp_conversions.conversion_settings import ConversionSettings
 from target_amazon_dsp_conversions.errors import MissingKeyPropertiesInput, Problem, Rejected
 from target_amazon_dsp_conversions.mapping import (
@@ -95,6 +101,11 @@ class EventKind(NamedTuple):
     key_properties: tuple[str, ...] = ()  # the stream's, for the rejects file (a replay)
 
 
+# A person's match keys as the suppression list compares them (`conversion.person_keys`).
+PersonKeys = tuple[tuple[str, str], ...]
+_NOBODY: PersonKeys = ()
+
+
 class Converted(NamedTuple):
     """A record turned into an event; `kind` says how to complete and batch it."""
 
@@ -102,6 +113,27 @@ class Converted(NamedTuple):
     dedupe_id: str
     body: bytes  # the event's JSON, but for what its kind resolves
     purchase_fields: bytes  # see EncodedEvent
+    # Its person's keys while there are opt-outs to screen it against, else ().
+    person: PersonKeys = _NOBODY
+
+
+class OptedOut(NamedTuple):
+    """A record of an `opt_out_streams` stream: a person whose events Amazon is asked to delete
+    (dsp) and whose conversions are not sent from now on."""
+
+    stream: str
+    advertiser_id: str
+    match_keys: tuple[tuple[str, str], ...]  # as Amazon takes them (all of the person's)
+    person: PersonKeys
+    dropped_key_types: tuple[str, ...] = ()
+    key_properties: tuple[str, ...] = ()  # the stream's, for the rejects file (a replay)
+
+
+class DeletedAtSource(NamedTuple):
+    """A row the tap marks deleted (`_sdc_deleted_at` set): no conversion to send (an event
+    cannot be unsent) and no reject; counted."""
+
+    stream: str
 
 
 class Refused(NamedTuple):
@@ -113,7 +145,9 @@ class Refused(NamedTuple):
     dedupe_id: str | None = None  # what it would have been sent with; None: null keys
 
 
-Result = Converted | Refused
+Result = Converted | Refused | OptedOut | DeletedAtSource
+# The mark a tap puts on a row deleted at the source (SDK taps, tap-postgres LOG_BASED).
+DELETED_AT = "_sdc_deleted_at"
 
 
 class Block(NamedTuple):
@@ -156,6 +190,8 @@ class Converter:
             default_advertiser_id=settings.advertiser_id,
             user_identifier_type=settings.user_identifier_type,
         )
+        self._opt_out_streams = settings.opt_out_streams
+        self._screen_people = settings.screen_people
         self._streams: dict[str, Stream] = {}
         self._specs: dict[str, StreamSpec] = {}  # what each of `_streams` was compiled from
         self._kinds: dict[EventKind, EventKind] = {}
@@ -177,7 +213,15 @@ class Converter:
                 self._specs[name] = spec
 
     def convert(self, stream: Stream, record: dict[str, Any], now: datetime) -> Result:
-        """The result for one record (raises as `Stream.problem` does)."""
+        """The result for one record (raises as `Stream.problem` does). The SDK's metadata
+        columns are taken out of `record` first."""
+        deleted_at = record.pop(DELETED_AT, None)
+        for metadata in SDC_METADATA_KEYS:
+            record.pop(metadata, None)
+        if deleted_at is not None:
+            return _new(DeletedAtSource, (stream.name,))
+        if stream.name in self._opt_out_streams:
+            return self._opt_out(stream, record)
         problem = stream.problem(record)
         seed = dedupe_seed(stream.name, record, stream.key_properties)
         fields = self._mapping.extract(record)
@@ -213,7 +257,37 @@ class Converter:
             ),
         )
         kind = self._kinds.setdefault(kind, kind)
-        return _new(Converted, (kind, conversion.dedupe_id, event.body, event.purchase_fields))
+        person = person_keys(conversion.match_keys) if self._screen_people else _NOBODY
+        return _new(
+            Converted, (kind, conversion.dedupe_id, event.body, event.purchase_fields, person)
+        )
+
+    def _opt_out(self, stream: Stream, record: dict[str, Any]) -> OptedOut | Refused:
+        """A record of an opt-out stream: the person, or why they cannot be identified."""
+        problem = stream.problem(record)
+        if problem is not None:
+            return Refused(stream.name, (problem,), stream.key_properties)
+        fields = self._mapping.extract(record)
+        settings = self._settings
+        try:
+            person = build_opt_out(
+                fields,
+                rules=self._api.rules,
+                default_advertiser_id=settings.advertiser_id,
+                user_identifier_type=settings.user_identifier_type,
+            )
+        except Rejected as rejected:
+            problems = tuple(self._said_where(problem) for problem in rejected.problems)
+            return Refused(stream.name, problems, stream.key_properties)
+        keys = tuple(person.match_keys)
+        return OptedOut(
+            stream.name,
+            person.advertiser_id,
+            keys,
+            person_keys(keys),
+            person.dropped_keys,
+            stream.key_properties,
+        )
 
     def refusal(self, fields: dict[str, Any], now: datetime) -> tuple[Problem, ...]:
         """Why conversion fields as given (no record, no mapping) would be refused, or ():
@@ -268,8 +342,6 @@ class Converter:
         stream = self._streams.get(name)
         if stream is None:
             return None
-        for metadata in SDC_METADATA_KEYS:
-            record.pop(metadata, None)
         return self.convert(stream, record, now)
 
     def convert_any(self, block: Block) -> BlockResults:
@@ -295,8 +367,6 @@ class Converter:
                 try:
                     record = _decode_line(line.decode())
                     if type(record) is dict:
-                        for metadata in SDC_METADATA_KEYS:
-                            record.pop(metadata, None)
                         result = self.convert(stream, record, now)
                 except Exception:  # noqa: BLE001 - the reader meets it again and says it
                     result = None
@@ -311,13 +381,14 @@ class Converter:
         lines = split_lines(block)
         if len(self._kinds) > _MAX_KINDS:
             self._kinds.clear()
-        results = BlockResults([], [], [], [])
+        results = BlockResults([], [], [], [], [])
         # The columns filled directly: a method call per record would cost more than pickling.
-        outcome, dedupe_ids, bodies, purchase_fields = (
+        outcome, dedupe_ids, bodies, purchase_fields, people = (
             results.outcomes.append,
             results.dedupe_ids.append,
             results.bodies.append,
             results.purchase_fields.append,
+            results.people.append,
         )
         now = datetime.now(timezone.utc)
         for number, line in enumerate(lines):
@@ -326,14 +397,16 @@ class Converter:
             except SchemaFollows:
                 for _ in range(len(lines) - number):
                     outcome(None), dedupe_ids(""), bodies(b""), purchase_fields(b"")
+                    people(_NOBODY)
                 break
             except Exception:  # noqa: BLE001 - the reader meets it again and says it
                 result = None
             if type(result) is Converted:
                 outcome(result[0]), dedupe_ids(result[1])
-                bodies(result[2]), purchase_fields(result[3])
-            else:  # Refused or None
+                bodies(result[2]), purchase_fields(result[3]), people(result[4])
+            else:  # Refused, OptedOut, DeletedAtSource or None
                 outcome(result), dedupe_ids(""), bodies(b""), purchase_fields(b"")  # type: ignore[arg-type]
+                people(_NOBODY)
         return results
 
 
@@ -342,42 +415,48 @@ class BlockResults:
     process sends back, and what the main process settles.
 
     Per line, `outcomes` holds the kind of its event (the line was converted), why it is refused
-    (`Refused`), or None (the reader handles the line itself); the other columns hold the event's
-    own fields ("" and b"" on other lines). Columns of text and bytes pickle and unpickle in C: a
-    typed value per record (a NamedTuple) costs a Python call per record on each side, more
-    than the pickling itself. `results[i]` gives a line's `Result` as `Converter.convert` does.
+    (`Refused`), the person who opted out (`OptedOut`), a row deleted at the source
+    (`DeletedAtSource`), or None (the reader handles the line itself); the other columns hold
+    the event's own fields ("", b"" and () on other lines). Columns of text and bytes pickle and
+    unpickle in C: a typed value per record (a NamedTuple) costs a Python call per record on
+    each side, more than the pickling itself. `results[i]` gives a line's `Result` as
+    `Converter.convert` does.
     """
 
-    __slots__ = ("bodies", "dedupe_ids", "outcomes", "purchase_fields")
+    __slots__ = ("bodies", "dedupe_ids", "outcomes", "people", "purchase_fields")
 
     def __init__(
         self,
-        outcomes: list[EventKind | Refused | None],
+        outcomes: list[EventKind | Refused | OptedOut | DeletedAtSource | None],
         dedupe_ids: list[str],
         bodies: list[bytes],
         purchase_fields: list[bytes],
+        people: list[PersonKeys],
     ) -> None:
         """Columns of equal length, one row per line."""
         self.outcomes = outcomes
         self.dedupe_ids = dedupe_ids
         self.bodies = bodies
         self.purchase_fields = purchase_fields
+        self.people = people
 
     @classmethod
     def of(cls, results: Iterable[Result | None]) -> BlockResults:
         """The columns of results given one by one."""
-        block = cls([], [], [], [])
+        block = cls([], [], [], [], [])
         for result in results:
             if type(result) is Converted:
                 block.outcomes.append(result.kind)
                 block.dedupe_ids.append(result.dedupe_id)
                 block.bodies.append(result.body)
                 block.purchase_fields.append(result.purchase_fields)
+                block.people.append(result.person)
             else:
-                block.outcomes.append(result)  # type: ignore[arg-type] # Refused or None
+                block.outcomes.append(result)  # type: ignore[arg-type] # not an event
                 block.dedupe_ids.append("")
                 block.bodies.append(b"")
                 block.purchase_fields.append(b"")
+                block.people.append(_NOBODY)
         return block
 
     def part(self, start: int, end: int) -> BlockResults:
@@ -387,6 +466,7 @@ class BlockResults:
             self.dedupe_ids[start:end],
             self.bodies[start:end],
             self.purchase_fields[start:end],
+            self.people[start:end],
         )
 
     def __len__(self) -> int:
@@ -402,9 +482,13 @@ class BlockResults:
         outcome = self.outcomes[index]
         if type(outcome) is EventKind:
             return Converted(
-                outcome, self.dedupe_ids[index], self.bodies[index], self.purchase_fields[index]
+                outcome,
+                self.dedupe_ids[index],
+                self.bodies[index],
+                self.purchase_fields[index],
+                self.people[index],
             )
-        return outcome  # type: ignore[return-value] # Refused or None
+        return outcome  # type: ignore[return-value] # not an event
 
     def __iter__(self) -> Iterator[Result | None]:
         return (self[i] for i in range(len(self)))
@@ -415,7 +499,9 @@ class BlockResults:
     __hash__ = None  # type: ignore[assignment] # mutable
 
     def __reduce__(self) -> tuple[type[BlockResults], tuple[Any, ...]]:
-        return BlockResults, (self.outcomes, self.dedupe_ids, self.bodies, self.purchase_fields)
+        return BlockResults, (
+            self.outcomes, self.dedupe_ids, self.bodies, self.purchase_fields, self.people
+        )  # fmt: skip
 
 
 def dedupe_key_warning(

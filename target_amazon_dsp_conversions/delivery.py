@@ -9,22 +9,43 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 from target_amazon_dsp_conversions.answers import Meaning, meaning
 from target_amazon_dsp_conversions.apis.base import (
     ACCEPTED,
     NOT_ACKNOWLEDGED,
     BatchKey,
-    ConversionApi,
+    ItemResults,
 )
 from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
-from target_amazon_dsp_conversions.http_types import Transport
+from target_amazon_dsp_conversions.http_types import OutgoingRequest, Transport
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
 NOT_ACKNOWLEDGED_REASON = "Amazon's answer listed it neither as accepted nor as refused"
+
+
+class Sender(Protocol):
+    """What delivery needs of an API call on batched items: the conversion upload
+    (`apis.base.ConversionApi`) or another call of the API (`apis.base.BatchOperation`)."""
+
+    def build_request(
+        self, key: BatchKey, encoded_events: list[bytes], endpoint: Endpoint
+    ) -> OutgoingRequest:
+        """One request for items already encoded as JSON."""
+        ...
+
+    def read_multi_status(self, body: Any, count: int) -> ItemResults:
+        """Per-item outcomes of a 2xx response to a request of `count` items."""
+        ...
+
+    def read_error(self, status: int, body: Any) -> Problem:
+        """The problem a non-2xx response states, for the rejects file."""
+        ...
 
 
 class Outcomes:
@@ -48,20 +69,23 @@ class Outcomes:
 
 
 class Delivery:
-    """Batches events and sends them on a pool of worker threads."""
+    """Batches events (or other items of a call: `api`) and sends them on a pool of threads."""
 
     def __init__(
         self,
         *,
-        api: ConversionApi,
+        api: Sender,
         transport: Transport,
         endpoint: Endpoint,
         outcomes: Outcomes,
         max_in_flight: int,
         max_events: int,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
-        """Start the pool of upload threads; requests carry at most `max_events` events."""
+        """Start the pool of upload threads; requests carry at most `max_events` events.
+        `before_send` runs before each batch goes out (what must be sent before it)."""
         self._api = api
+        self._before_send = before_send
         self._transport = transport
         self._endpoint = endpoint
         self._outcomes = outcomes
@@ -167,6 +191,8 @@ class Delivery:
         # answers); on failure only those not yet accepted or rejected count as undelivered.
         settled: set[int] = set()
         try:
+            if self._before_send is not None:
+                self._before_send()
             self._send(batch.key, batch.events, settled)
         except UserError as exc:
             self.failure = self.failure or exc

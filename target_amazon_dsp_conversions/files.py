@@ -42,6 +42,7 @@ DEFAULT_FILE_NAMES = {
     "dry_run_path": "dry-run-requests.jsonl",
     "rejects_path": "rejects.jsonl",
     "journal_path": "delivery-journal.sqlite",
+    "suppression_list_path": "suppression-list.sqlite",
 }
 
 
@@ -110,6 +111,22 @@ def check_distinct(paths: dict[str, str]) -> None:
                 setting, f"names the same file as {seen[real]} ({path}); give each its own"
             )
         seen[real] = setting
+
+
+def check_database_directory(setting: str, path: str) -> None:
+    """SQLite creates files beside a database, following links (`OutputFile` cannot vouch
+    for them): its directory must be one that only its owner (or root) writes to."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        status = os.stat(directory)
+    except OSError:
+        return  # created by OutputFile, as the user's own
+    if status.st_mode & stat.S_IWOTH or status.st_uid not in (os.geteuid(), 0):
+        raise SettingError(
+            setting,
+            f"{directory} is writable by other users, who could plant links where SQLite "
+            f"writes beside {os.path.basename(path)}; give a directory of your own",
+        )
 
 
 class OutputFile:

@@ -28,14 +28,12 @@ import hashlib
 import logging
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
 
-from target_amazon_dsp_conversions.errors import SettingError
-from target_amazon_dsp_conversions.files import OutputError, OutputFile
+from target_amazon_dsp_conversions.files import OutputError, OutputFile, check_database_directory
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -65,22 +63,6 @@ def entry_key(destination: bytes, account: str, dedupe_id: str) -> int:
     """The journal's key of an event: its destination, account and dedupe ID, hashed."""
     seed = destination + account.encode() + b"\x1f" + dedupe_id.encode()
     return int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "big", signed=True)
-
-
-def _check_directory(path: str) -> None:
-    """SQLite creates files beside the journal, following links (`files.py` cannot vouch
-    for them): the journal's directory must be one that only its owner (or root) writes to."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        status = os.stat(directory)
-    except OSError:
-        return  # created by OutputFile, as the user's own
-    if status.st_mode & stat.S_IWOTH or status.st_uid not in (os.geteuid(), 0):
-        raise SettingError(
-            SETTING,
-            f"{directory} is writable by other users, who could plant links where SQLite "
-            "writes beside the journal; give a directory of your own",
-        )
 
 
 def digest(payload: bytes) -> int:
@@ -200,7 +182,7 @@ class Journal:
     def _open(self) -> sqlite3.Connection:
         """The journal file, created as every output is (`files.py`) and held for the run;
         SQLite then opens the file we hold."""
-        _check_directory(self._path)
+        check_database_directory(SETTING, self._path)
         database = OutputFile(SETTING, self._path)
         self._files.append(database)
         header = os.pread(database.descriptor, len(_SQLITE_HEADER), 0)

@@ -35,6 +35,11 @@ class RunStats:
         self.requests_throttled = 0
         self.retries = 0
         self.records_already_acknowledged = 0
+        self.records_suppressed = 0  # conversions of people who opted out: not sent
+        self.records_deleted_at_source = 0  # rows the tap marks deleted: not sent
+        # Opt-outs done: Amazon acknowledged the person's deletion, or (an API without a
+        # deletion call) they are on the suppression list. Counted as accepted too.
+        self.users_opted_out = 0
         self.rejects_by_code: Counter[str] = Counter()
         # Records per set of match key types (a handful of sets; summed up for the report).
         self._key_type_sets: dict[tuple[str, ...], int] = {}
@@ -102,6 +107,19 @@ class RunStats:
             self.records_already_acknowledged += records
             self.records_accepted += records
 
+    def count_suppressed(self) -> None:
+        """A conversion of a person who opted out was not sent. Main thread."""
+        self.records_suppressed += 1
+
+    def count_deleted(self) -> None:
+        """A row deleted at the source was not sent. Main thread."""
+        self.records_deleted_at_source += 1
+
+    def count_opted_out(self, people: int = 1) -> None:
+        """Opt-outs done (see `users_opted_out`)."""
+        with self._lock:
+            self.users_opted_out += people
+
     def count_sent(self, n: int) -> None:
         """n records left in a request."""
         with self._lock:
@@ -155,6 +173,12 @@ class RunStats:
         )
         if self.records_undelivered:
             line += f", {self.records_undelivered} not delivered (resent by the next run)"
+        if self.records_suppressed:
+            line += f", {self.records_suppressed} suppressed (people who opted out)"
+        if self.records_deleted_at_source:
+            line += f", {self.records_deleted_at_source} deleted at the source (not sent)"
+        if self.users_opted_out:
+            line += f", {_count(self.users_opted_out, 'opt-out')} done"
         requests = _count(self.requests_sent, "request")
         if dry_run:
             requests += " written"
@@ -185,6 +209,9 @@ class RunStats:
             "requests_per_second": 0 if dry_run else round(self.requests_sent / seconds, 2),
             "retries": self.retries,
             "records_already_acknowledged": self.records_already_acknowledged,
+            "records_suppressed": self.records_suppressed,
+            "records_deleted_at_source": self.records_deleted_at_source,
+            "users_opted_out": self.users_opted_out,
             "rejects_by_code": dict(self.rejects_by_code),
             "match_keys": dict(self.match_keys),
             "match_keys_dropped": dict(self.match_keys_dropped),

@@ -6,6 +6,7 @@ file), or undelivered (the run fails and the next run resends it from the last S
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -14,13 +15,21 @@ from typing import Any
 
 from target_amazon_dsp_conversions.amazon_fields import MAX_FUTURE_SKEW
 from target_amazon_dsp_conversions.apis import api_for
-from target_amazon_dsp_conversions.apis.base import BatchKey, ResolvedKind, Transport
+from target_amazon_dsp_conversions.apis.base import (
+    USER_DELETION,
+    BatchKey,
+    BatchOperation,
+    ResolvedKind,
+    Transport,
+)
 from target_amazon_dsp_conversions.auth import AccessTokens
 from target_amazon_dsp_conversions.batching import PendingEvent
 from target_amazon_dsp_conversions.converter import (
     BlockResults,
     Converter,
+    DeletedAtSource,
     EventKind,
+    OptedOut,
     Refused,
     Stream,
 )
@@ -40,6 +49,7 @@ from target_amazon_dsp_conversions.ledger import StateLedger
 from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, record_of_line
 from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, report_json
 from target_amazon_dsp_conversions.settings import Settings
+from target_amazon_dsp_conversions.suppression import SuppressionList
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -78,6 +88,7 @@ class Run(Outcomes):
         self._dry_run_file: DryRunTransport | None = None
         self._http: HttpTransport | None = None
         self.journal: Journal | None = None
+        self.suppression: SuppressionList | None = None
         self._report_file: OutputFile | None = None
         self._open_outputs()
         # A dry run writes no STATE: an orchestrator would store it and move its bookmark, and
@@ -116,6 +127,23 @@ class Run(Outcomes):
                 self.api.rules.max_events_per_request,
             ),
         )
+        # Opt-outs: Amazon's user-deletion call where the API has one; else suppression only.
+        self._deletion: BatchOperation | None = None
+        self.deletions: Delivery | None = None
+        if settings.opt_out_streams:
+            self._deletion = self.api.operations.get(USER_DELETION)
+            if self._deletion is None:
+                logger.warning("%s", _SUPPRESS_ONLY.format(api=self.api.name))
+            else:
+                self.deletions = Delivery(
+                    api=self._deletion,
+                    transport=transport,
+                    endpoint=settings.endpoint(),
+                    outcomes=_OptOutOutcomes(self),
+                    max_in_flight=min(4, settings.max_concurrent_requests),
+                    max_events=self._deletion.max_items_per_request,
+                    before_send=self._conversions_first,
+                )
         self._ticker = ProgressTicker(self._progress, PROGRESS_INTERVAL_SECONDS, self._tick)
         self._ticker.start()
         self._finished = False
@@ -136,16 +164,32 @@ class Run(Outcomes):
         `lines` are what the records came from, kept for the rejects file only."""
         segment = self.ledger.open_record(len(lines))
         queued: list[tuple[BatchKey, PendingEvent]] = []
+        deletions: list[tuple[BatchKey, PendingEvent]] = []
         per_kind: dict[EventKind, int] = {}
+        per_stream: dict[str, int] = {}
         refused: list[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]] = []
-        for line, kind, dedupe_id, body, purchase_fields in zip(
-            lines,
-            results.outcomes,
-            results.dedupe_ids,
-            results.bodies,
-            results.purchase_fields,
-            strict=True,
+        suppressed = self._screen(results)
+        for index, (line, kind, dedupe_id, body, purchase_fields) in enumerate(
+            zip(
+                lines,
+                results.outcomes,
+                results.dedupe_ids,
+                results.bodies,
+                results.purchase_fields,
+                strict=True,
+            )
         ):
+            if suppressed is not None and suppressed[index]:
+                self._settled_unsent(kind.stream, segment, per_stream, self.stats.count_suppressed)  # type: ignore[union-attr]
+                continue
+            if type(kind) is DeletedAtSource:
+                self._settled_unsent(kind.stream, segment, per_stream, self.stats.count_deleted)
+                continue
+            if type(kind) is OptedOut:
+                deletion = self._opt_out(kind, line, segment, per_stream)
+                if deletion is not None:
+                    deletions.append(deletion)
+                continue
             if type(kind) is Refused:
                 if _no_advertiser(kind.problems):
                     failure = SetupError(_NO_ADVERTISER.format(stream=kind.stream))
@@ -160,6 +204,7 @@ class Run(Outcomes):
                 resolved = self._resolved.get(kind) or self._resolve(kind)
             except UserError as exc:  # the run stops (a refused sign-in, Amazon unreachable)
                 self._none_delivered(results, str(exc))
+                self._undelivered_items(deletions, str(exc))
                 raise
             if not isinstance(resolved, ResolvedKind):
                 refused.append((kind.stream, line, resolved, kind.key_properties, dedupe_id))
@@ -169,7 +214,6 @@ class Run(Outcomes):
             queued.append(
                 (kind.batch_key, PendingEvent(segment, kind.stream, line, dedupe_id, event))
             )
-        per_stream: dict[str, int] = {}
         # Each record is counted as read just before it is rejected or queued, so that a run
         # cut short (a rejects file that cannot be written) still accounts for every record.
         for done, (stream, line, problems, key_properties, refused_id) in enumerate(refused):
@@ -179,6 +223,7 @@ class Run(Outcomes):
                 self._reject(stream, line, segment, problems, key_properties, refused_id)
             except OutputError as exc:
                 self._rest_undelivered(refused[done + 1 :], per_kind, queued, str(exc))
+                self._undelivered_items(deletions, str(exc))
                 raise
         for kind, count in per_kind.items():
             self.stats.count_read(kind.match_key_types, count)
@@ -191,6 +236,8 @@ class Run(Outcomes):
             queued = self._not_acknowledged_before(queued, segment)
         if queued:
             self.delivery.add_all(queued)
+        if deletions:
+            self._delete(deletions, segment)
         return per_stream
 
     def on_state(self, state: Any) -> None:
@@ -212,9 +259,13 @@ class Run(Outcomes):
         """End of input: send what is left, wait for every answer, emit the last STATE."""
         self.delivery.flush()
         self.delivery.wait()
+        if self.deletions is not None:
+            self.deletions.flush()
+            self.deletions.wait()
         self._close()
-        if self.delivery.failure is not None:
-            raise self.delivery.failure
+        for delivery in self._deliveries():
+            if delivery.failure is not None:
+                raise delivery.failure
         if self.delivery.not_acknowledged:
             count = self.delivery.not_acknowledged
             raise DeliveryError(
@@ -240,16 +291,20 @@ class Run(Outcomes):
             return
         if failure is not None:
             self.stats.fail(failure)
-        if flush and self.delivery.failure is None:
-            self.delivery.flush()
-            self.delivery.wait()
+        deliveries = self._deliveries()
+        if flush and all(delivery.failure is None for delivery in deliveries):
+            for delivery in deliveries:
+                delivery.flush()
+                delivery.wait()
         else:
             self.stop()
-            self.delivery.wait()
-            if self.delivery.failure is not None:
-                reason = str(self.delivery.failure)
-            for event in self.delivery.take_unsent():
-                self.undelivered([event], reason)
+            for delivery in deliveries:
+                delivery.wait()
+                if delivery.failure is not None:
+                    reason = str(delivery.failure)
+            for delivery in deliveries:
+                for event in delivery.take_unsent():
+                    self.undelivered([event], reason)
         # A record whose settling was cut short (a fatal error while resolving its
         # definition, a signal) was opened in the ledger but never counted: count it now.
         for _ in range(self.ledger.records_opened - self.stats.records_read):
@@ -301,9 +356,16 @@ class Run(Outcomes):
         paths["dry_run_path" if settings.dry_run else "journal_path"] = (
             settings.dry_run_path if settings.dry_run else settings.journal_path
         )
+        screens_people = settings.screens_people()
+        if screens_people:
+            paths["suppression_list_path"] = settings.suppression_list_path
         check_distinct(paths)
         self.rejects = RejectsFile(settings.rejects_path)
         try:
+            if screens_people:
+                self.suppression = SuppressionList(
+                    settings.suppression_list_path, dry_run=settings.dry_run
+                )
             if settings.report_path:
                 self._report_file = OutputFile("report_path", settings.report_path)
             if settings.dry_run:
@@ -322,11 +384,78 @@ class Run(Outcomes):
             raise
 
     def _close_outputs(self) -> None:
-        for output in (self.journal, self.rejects, self._dry_run_file):
+        for output in (self.journal, self.suppression, self.rejects, self._dry_run_file):
             if output is not None:
                 output.close()
         if self._report_file is not None:
             self._report_file.close(remove_if_empty=True)
+
+    def _deliveries(self) -> list[Delivery]:
+        return [self.delivery] if self.deletions is None else [self.delivery, self.deletions]
+
+    def _screen(self, results: BlockResults) -> list[bool] | None:
+        """Which records are conversions of people who opted out (in this run before them, or
+        in an earlier one); the opt-outs among them are on the suppression list, durably, on
+        return. None: no suppression list."""
+        if self.suppression is None:
+            return None
+        rows = [
+            (True, outcome.person) if type(outcome) is OptedOut else (False, person)
+            for outcome, person in zip(results.outcomes, results.people, strict=True)
+        ]
+        suppressed = self.suppression.screen(rows)
+        self.suppression.commit()
+        return suppressed
+
+    def _settled_unsent(
+        self, stream: str, segment: int, per_stream: dict[str, int], count: Callable[[], None]
+    ) -> None:
+        """A record that is settled without being sent: suppressed, or deleted at the source."""
+        self.stats.count_read()
+        count()
+        per_stream[stream] = per_stream.get(stream, 0) + 1
+        self.ledger.settle(segment)
+
+    def _opt_out(
+        self, person: OptedOut, line: bytes, segment: int, per_stream: dict[str, int]
+    ) -> tuple[BatchKey, PendingEvent] | None:
+        """A person who opted out (on the suppression list by now): their deletion to send, or
+        None where the API has no deletion call (settled here)."""
+        self.stats.count_read()
+        per_stream[person.stream] = per_stream.get(person.stream, 0) + 1
+        if self._deletion is None:  # on the suppression list: all this API allows
+            self.stats.count_accepted()
+            self.stats.count_opted_out()
+            self.ledger.settle(segment)
+            return None
+        self._key_properties[person.stream] = person.key_properties  # for Amazon's rejects
+        item = self._deletion.encode_item(person.match_keys)
+        # Its journal key: the person (a rerun knows Amazon has their deletion).
+        person_id = "user-deletion:" + hashlib.sha256(item).hexdigest()
+        pending = PendingEvent(segment, person.stream, line, person_id, item)
+        return (person.advertiser_id, ""), pending
+
+    def _delete(self, deletions: list[tuple[BatchKey, PendingEvent]], segment: int) -> None:
+        """Queue deletions of people who opted out; those Amazon acknowledged in an earlier run
+        (the journal) are settled without a request."""
+        assert self.deletions is not None
+        before = len(deletions)
+        if self.journal is not None and self.journal.has_earlier_entries:
+            deletions = self._not_acknowledged_before(deletions, segment)
+        self.stats.count_opted_out(before - len(deletions))
+        if deletions:
+            self.deletions.add_all(deletions)
+
+    def _conversions_first(self) -> None:
+        """Before a deletion goes out: the conversions read before it are sent and answered,
+        as Amazon deletes only the events it processed before the deletion."""
+        self.delivery.flush()
+        self.delivery.wait()
+
+    def _undelivered_items(
+        self, items: list[tuple[BatchKey, PendingEvent]], failure: str
+    ) -> None:
+        self.undelivered([event for _, event in items], failure)
 
     def _not_acknowledged_before(
         self, queued: list[tuple[BatchKey, PendingEvent]], segment: int
@@ -414,7 +543,8 @@ class Run(Outcomes):
         self.ledger.settle(segment)
 
     def _tick(self) -> None:
-        self.delivery.flush_older_than(BATCH_WAIT_SECONDS)
+        for delivery in self._deliveries():
+            delivery.flush_older_than(BATCH_WAIT_SECONDS)
 
     def _progress(self) -> str:
         line = self.stats.progress_line(dry_run=self.settings.dry_run)
@@ -428,7 +558,8 @@ class Run(Outcomes):
             return
         self._finished = True
         self._ticker.stop()
-        self.delivery.close()
+        for delivery in self._deliveries():
+            delivery.close()
         if self._report_file is not None:
             report = self.stats.report(api=self.api.name, dry_run=self.settings.dry_run)
             try:
@@ -456,6 +587,38 @@ class Run(Outcomes):
                 shown,
                 ", ..." if self.stats.records_undelivered > 10 else "",  # noqa: PLR2004
             )
+
+
+_SUPPRESS_ONLY = (
+    "opt_out_streams: Amazon documents no call to delete a person's events for api {api}, so "
+    "people who opted out are only suppressed (no later conversion of theirs is sent); ask "
+    "Amazon (your account team, or Amazon Ads support) to delete what was already sent"
+)
+
+
+class _OptOutOutcomes(Outcomes):
+    """Where the deletion call's answers go: settled as the run settles events, and counted as
+    people whose opt-out Amazon acknowledged."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    def sent(self, count: int) -> None:
+        """A deletion request for `count` people goes out."""
+        self._run.sent(count)
+
+    def accepted(self, key: BatchKey, events: list[PendingEvent]) -> None:
+        """Amazon acknowledged these deletions (journaled, as events are)."""
+        self._run.stats.count_opted_out(len(events))
+        self._run.accepted(key, events)
+
+    def rejected(self, event: PendingEvent, problems: list[Problem]) -> None:
+        """Amazon refused this person's deletion."""
+        self._run.rejected(event, problems)
+
+    def undelivered(self, events: list[PendingEvent], failure: str) -> None:
+        """Deletions neither acknowledged nor refused: the next run sends them."""
+        self._run.undelivered(events, failure)
 
 
 _NO_ADVERTISER = (

@@ -28,6 +28,8 @@ _REQUIRED_GROUPS: tuple[tuple[str, ...], ...] = (
     ("name", "conversionType"),
     (*MATCH_KEY_FIELDS, "userIdentifier"),
 )
+# What a record of an opt-out stream is read for: the person and whose customer they are.
+_OPT_OUT_FIELDS = frozenset({*MATCH_KEY_FIELDS, "userIdentifier", "advertiserId", "countryCode"})
 _CLOSEST = 3
 _SHOWN_COLUMNS = 8
 
@@ -38,20 +40,30 @@ def mapping_problem(
     mapping: Mapping[str, str],
     defaults: Mapping[str, Any],
     rules: ApiRules,
+    *,
+    opt_out: bool = False,
 ) -> str | None:
-    """Why no record of this stream can become an event, as one line; None when its columns
-    may do (or the schema does not say which columns there are)."""
+    """Why no record of this stream can become an event (`opt_out`: name a person who opted
+    out), as one line; None when its columns may do (or the schema does not say which columns
+    there are)."""
     if not _lists_its_columns(schema):
         return None
     assert schema is not None
-    columns = schema["properties"]
+    # The Singer SDK's metadata columns (`_sdc_*`) are no record's data.
+    columns = {k: v for k, v in schema["properties"].items() if not str(k).startswith("_sdc_")}
     for field, path in mapping.items():
+        if opt_out and field not in _OPT_OUT_FIELDS:
+            continue
         if path and not _has_path(columns, path):
             return (
                 f"stream {stream!r}: setting 'mapping.{field}' reads {field} from {path!r}, "
                 f"which the stream's SCHEMA does not have; {_closest(columns, [path])}"
             )
-    groups = (*_REQUIRED_GROUPS, *((field,) for field in rules.required_fields))
+    groups = (
+        _REQUIRED_GROUPS[-1:]
+        if opt_out
+        else (*_REQUIRED_GROUPS, *((field,) for field in rules.required_fields))
+    )
     for group in groups:
         if any(defaults.get(field) is not None for field in group):
             continue

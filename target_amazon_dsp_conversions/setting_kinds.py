@@ -135,6 +135,18 @@ def _structure(name: str, value: Any, kind: type, word: str) -> Any:
     return value
 
 
+def _stream_names(name: str, value: Any) -> list[str]:
+    """Stream names: a JSON array of them, or (from the environment) its JSON text or names
+    separated by commas."""
+    if isinstance(value, str) and not value.lstrip().startswith("["):
+        value = value.split(",")
+    names = _array(name, value)
+    for stream in names:
+        if not isinstance(stream, str) or not stream.strip():
+            raise SettingError(name, f"must list stream names, got {stream!r}")
+    return list(dict.fromkeys(stream.strip() for stream in names))
+
+
 def _number(name: str, value: Any) -> float | int:
     try:
         number = float(value)
@@ -291,5 +303,6 @@ MAPPING = Kind(
 )
 DEFAULTS = Kind(th.ObjectType(additional_properties=th.AnyType()), _per_conversion_field(_constant))
 DEFINITIONS = Kind(th.ObjectType(additional_properties=th.AnyType()), _conversion_definitions)
+STREAM_NAMES = Kind(th.ArrayType(th.StringType), _stream_names)
 # The SDK's `load_method`, narrowed to the one a conversions API can do.
 LOAD_METHOD = Kind(th.StringType(), _append_only, (APPEND_ONLY,))

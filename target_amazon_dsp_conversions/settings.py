@@ -10,6 +10,7 @@ pipeline) and the regions' hosts (`endpoints.py`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
@@ -33,6 +34,7 @@ from target_amazon_dsp_conversions.setting_kinds import (
     MAPPING,
     PROFILE_ID,
     SECONDS,
+    STREAM_NAMES,
     TEXT,
     URL,
     Kind,
@@ -58,8 +60,8 @@ class Declared:
 def setting(kind: Kind, description: str, *, default: Any = None, secret: bool = False) -> Any:
     """Declare a setting as a field of `Settings` (its title is made from its name)."""
     metadata = {"setting": Declared(kind, description, secret)}
-    if isinstance(default, dict):  # a fresh one per instance
-        return field(default_factory=lambda: dict(default), repr=not secret, metadata=metadata)
+    if isinstance(default, (dict, list)):  # a fresh one per instance
+        return field(default_factory=lambda: type(default)(default), repr=not secret, metadata=metadata)
     return field(default=default, repr=not secret, metadata=metadata)
 
 
@@ -183,6 +185,19 @@ class Settings:
         "accept them again, so a rerun does not send them again. Default: "
         "delivery-journal.sqlite (in a Meltano project: under output/<loader name>/).",
     )
+    opt_out_streams: list[str] = setting(
+        STREAM_NAMES,
+        "Streams whose records are people who opted out: with api dsp, Amazon is asked to "
+        "delete their events (user deletion); with either API, no later conversion of theirs "
+        "is sent (see suppression_list_path).",
+        default=[],
+    )
+    suppression_list_path: str = setting(
+        TEXT,
+        "Suppression list: the hashed match keys of everyone who opted out (never raw values); "
+        "conversions carrying them are not sent, in this run or later. Default: "
+        "suppression-list.sqlite (in a Meltano project: under output/<loader name>/).",
+    )
     api_url: str = setting(URL, "Overrides the API host of the region (sandbox, proxies, tests).")
     auth_url: str = setting(URL, "Overrides the LwA token endpoint of the region (tests).")
 
@@ -200,7 +215,14 @@ class Settings:
             source=self.source,
             advertiser_id=self.advertiser_id,
             user_identifier_type=self.user_identifier_type,
+            opt_out_streams=frozenset(self.opt_out_streams),
+            screen_people=self.screens_people(),
         )
+
+    def screens_people(self) -> bool:
+        """Whether conversions are screened against opt-outs: there are opt-out streams, or
+        a suppression list from earlier runs."""
+        return bool(self.opt_out_streams) or os.path.exists(self.suppression_list_path)
 
 
 # --- names ------------------------------------------------------------------------------------

@@ -28,7 +28,12 @@ class ConversionSink(RecordSink):
         """Compile the stream's checks once."""
         settings = self._run.settings
         problem = mapping_problem(
-            self.stream_name, self.schema, settings.mapping, settings.defaults, self._run.api.rules
+            self.stream_name,
+            self.schema,
+            settings.mapping,
+            settings.defaults,
+            self._run.api.rules,
+            opt_out=self.stream_name in settings.opt_out_streams,
         )
         if problem is not None:  # every record would be rejected: a set-up mistake
             raise InputError(problem)
@@ -43,6 +48,13 @@ class ConversionSink(RecordSink):
             logger.warning(
                 "Stream %r: schema not usable for validation; not validating", self.stream_name
             )
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """True: the SDK otherwise removes a tap's `_sdc_deleted_at` before handing the record
+        over, and a row deleted at the source would look like a conversion. The conversion
+        takes the metadata columns out of every record itself."""
+        return True
 
     @property
     def spec(self) -> StreamSpec:

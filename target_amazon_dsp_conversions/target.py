@@ -124,8 +124,8 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
     # What the reader needs (reader.InputHandler).
 
     def line_streams(self, names: Iterable[str]) -> dict[str, StreamSpec]:
-        """Streams whose records need nothing from the SDK (no stream maps, no flattening, no
-        metadata columns): they are converted from their input lines."""
+        """Streams whose records need nothing from the SDK (no stream maps, no flattening):
+        they are converted from their input lines."""
         streams: dict[str, StreamSpec] = {}
         for name in names:
             if not self.sink_exists(name):
@@ -138,8 +138,7 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
                 and maps[0].stream_alias == name
                 and not maps[0].flattening_enabled
             )
-            metadata = sink.include_sdc_metadata_properties
-            if identity and not metadata and isinstance(sink, ConversionSink):
+            if identity and isinstance(sink, ConversionSink):
                 streams[name] = sink.spec
         return streams
 
