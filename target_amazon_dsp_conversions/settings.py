@@ -11,7 +11,7 @@ pipeline) and the regions' hosts (`endpoints.py`).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
@@ -61,7 +61,8 @@ def setting(kind: Kind, description: str, *, default: Any = None, secret: bool =
     """Declare a setting as a field of `Settings` (its title is made from its name)."""
     metadata = {"setting": Declared(kind, description, secret)}
     if isinstance(default, (dict, list)):  # a fresh one per instance
-        return field(default_factory=lambda: type(default)(default), repr=not secret, metadata=metadata)
+        fresh = type(default)
+        return field(default_factory=lambda: fresh(default), repr=not secret, metadata=metadata)
     return field(default=default, repr=not secret, metadata=metadata)
 
 
@@ -185,7 +186,7 @@ class Settings:
         "accept them again, so a rerun does not send them again. Default: "
         "delivery-journal.sqlite (in a Meltano project: under output/<loader name>/).",
     )
-    opt_out_streams: list[str] = setting(
+    opt_out_streams: Sequence[str] = setting(
         STREAM_NAMES,
         "Streams whose records are people who opted out: with api dsp, Amazon is asked to "
         "delete their events (user deletion); with either API, no later conversion of theirs "

@@ -92,9 +92,7 @@ def test_conversions_after_an_opt_out_are_not_sent_in_this_run_or_later(
     run = run_target(config(emulator, api), messages, tmp_path)
     assert run.returncode == 0, run.stderr
     # Customer 2's order before the opt-out went out; the two after it did not.
-    assert sorted(sent_emails(emulator)) == sorted(
-        email_hash(n) for n in [1, 2, 3, 1, 3]
-    )
+    assert sorted(sent_emails(emulator)) == sorted(email_hash(n) for n in [1, 2, 3, 1, 3])
     report = run.report
     assert report["records_suppressed"] == 2
     assert report["users_opted_out"] == 1
@@ -135,7 +133,12 @@ def test_a_lone_name_does_not_silence_everyone_of_that_name(
 ) -> None:
     """Name-and-address keys identify a person together: an opted-out Jane Doe of 94105 does
     not suppress every Jane, but does suppress Jane Doe of 94105 whatever her email."""
-    person = {"first_name": "Jane", "last_name": "Doe", "postal_code": "94105", "country_code": "US"}
+    person = {
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "postal_code": "94105",
+        "country_code": "US",
+    }
     schema = {
         **SEED_WITH_NAMES,
     }

@@ -51,7 +51,9 @@ def test_a_person_is_known_by_each_lone_key_and_by_name_and_address_together() -
         ((), False),
     ],
 )
-def test_screening(tmp_path: Path, conversion: tuple[tuple[str, str], ...], suppressed: bool) -> None:
+def test_screening(
+    tmp_path: Path, conversion: tuple[tuple[str, str], ...], suppressed: bool
+) -> None:
     path = str(tmp_path / "list.sqlite")
     listed = SuppressionList(path)
     assert listed.screen([(True, JANE)]) == [False]
