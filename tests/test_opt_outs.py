@@ -245,3 +245,163 @@ def test_rows_deleted_at_the_source_are_known_through_stream_maps(
     assert sent_emails(emulator) == [email_hash(1)]
     assert run.rejects == []
     assert run.report["records_deleted_at_source"] == 1
+
+
+# --- dsp: Amazon's user deletion --------------------------------------------------------------
+
+ADVERTISER = "1234567890"
+JANE = {
+    "email": "Jane.Doe@Example.com",
+    "phone": "(415) 555-0100",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "postal_code": "94105-1234",
+    "country_code": "US",
+}
+
+
+def deletion_requests(emu: AmazonAdsEmulator) -> list[Any]:
+    return [r for r in emu.requests if r.path.endswith("/conversionDefinitions/delete")]
+
+
+def test_dsp_deletes_each_person_with_all_their_keys_then_writes_state(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    people = [JANE, {"email": "customer.9@example.com"}]
+    run = run_target(config(emulator, "dsp"), opt_outs(people), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert emulator.deleted[ADVERTISER] == [
+        (
+            ("EMAIL", sha("jane.doe@example.com")),
+            ("PHONE", sha("14155550100")),
+            ("FIRST_NAME", sha("jane")),
+            ("LAST_NAME", sha("doe")),
+            ("POSTAL", sha("94105")),
+        ),
+        (("EMAIL", email_hash(9)),),
+    ]
+    [request] = deletion_requests(emulator)
+    assert request.headers["Content-Type"] == "application/vnd.dspuserdeletionrequest.v1+json"
+    assert run.report["users_opted_out"] == 2
+    assert run.report["records_accepted"] == 2
+    assert run.states[-1] == {"bookmarks": {"opt_outs": {"n": 2}}}
+
+
+def test_dsp_deletions_go_per_advertiser_at_most_500_per_request(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    other = "5555555555"
+    emulator.add_advertiser(other, profile_id="3333333333")
+    schema = {
+        **OPT_OUT_SCHEMA,
+        "properties": {**OPT_OUT_SCHEMA["properties"], "advertiserId": {"type": "string"}},
+    }
+    records = [
+        {"opt_out_id": n, "email": f"person.{n}@example.com", "advertiserId": adv}
+        for n, adv in enumerate([ADVERTISER] * 700 + [other] * 501)
+    ]
+    messages = singer_stream(
+        records, stream="opt_outs", schema=schema, key_properties=["opt_out_id"]
+    )
+    run = run_target(config(emulator, "dsp"), messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    sizes = sorted(len(r.body["deletionRequests"]) for r in deletion_requests(emulator))
+    assert sizes == [1, 200, 500, 500]
+    assert len(emulator.deleted[ADVERTISER]) == 700
+    assert len(emulator.deleted[other]) == 501
+    assert run.report["users_opted_out"] == 1201
+
+
+def test_dsp_a_person_amazon_refuses_is_a_reject_with_amazons_reason(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.refused_match_values[email_hash(2)] = ("INVALID_MATCH_KEY", "not a known person")
+    people = [{"email": f"customer.{n}@example.com"} for n in (1, 2, 3)]
+    run = run_target(config(emulator, "dsp"), opt_outs(people), tmp_path)
+    assert run.returncode == 0, run.stderr
+    [reject] = run.rejects
+    assert reject["record"]["opt_out_id"] == 2
+    assert reject["errors"][0]["code"] == "INVALID_MATCH_KEY"
+    assert run.report["users_opted_out"] == 2
+    assert_adds_up(run)
+    assert run.states[-1] == {"bookmarks": {"opt_outs": {"n": 3}}}
+
+
+def test_dsp_a_deletion_goes_out_after_the_conversions_read_before_it(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    """Amazon deletes what it processed before the deletion: an order of the person read
+    before their opt-out must not arrive after it."""
+    emulator.faults.latency_seconds = 0.3
+    messages = orders([2], prefix="early") + opt_outs([{"email": "customer.2@example.com"}])
+    run = run_target(config(emulator, "dsp"), messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    upload = next(r for r in emulator.requests if r.path.endswith("/eventData"))
+    [deletion] = deletion_requests(emulator)
+    assert upload.status == 207
+    assert upload.received_at < deletion.received_at
+    assert sent_emails(emulator) == [email_hash(2)]
+    assert emulator.deleted_values(ADVERTISER) == {email_hash(2)}
+
+
+def test_dsp_a_refused_deletion_permission_stops_the_run_without_state(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    settings = config(emulator, "dsp", advertiser_id="5555555555", profile_id="6666666666")
+    run = run_target(settings, opt_outs([JANE]), tmp_path)
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1, run.stderr
+    assert run.states == []
+    assert run.rejects == []
+    assert run.report["records_undelivered"] == 1
+
+
+def test_dsp_a_kill_between_deletion_and_state_never_lets_a_conversion_through(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    """Killed while Amazon holds the deletion: the rerun deletes again (or knows it did), and
+    the person's conversions, read after the opt-out, are never sent."""
+    from tests.test_restart import LiveRun
+
+    messages = opt_outs([{"email": "customer.2@example.com"}]) + orders([1, 2, 3])
+    emulator.faults.hang_calls = frozenset({"user deletion"})
+    emulator.faults.hang_seconds = 120
+    first = LiveRun(config(emulator, "dsp"), tmp_path)
+    first.feed(messages)
+    emulator.wait_for_arrivals("user deletion", 1, timeout=120)
+    first.process.kill()
+    first.finish()
+    assert first.states == []
+
+    emulator.faults.hang_calls = frozenset()
+    rerun = run_target(config(emulator, "dsp"), messages, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert email_hash(2) not in sent_emails(emulator)
+    assert sorted(sent_emails(emulator)) == sorted([email_hash(1), email_hash(3)])
+    assert emulator.deleted_values(ADVERTISER) == {email_hash(2)}
+    assert rerun.states[-1] == {"bookmarks": {"conversions": {"n": 3}}}
+
+    # A third run knows Amazon has the deletion: nothing is asked again.
+    asked = len(deletion_requests(emulator))
+    third = run_target(config(emulator, "dsp"), messages, tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert len(deletion_requests(emulator)) == asked
+    assert third.report["users_opted_out"] == 1
+
+
+def test_dsp_a_dry_run_writes_the_deletion_and_no_state(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    messages = opt_outs([{**JANE, "email": "customer.2@example.com"}]) + orders([1, 2])
+    run = run_target(config(emulator, "dsp", dry_run=True), messages, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.states == []
+    urls = sorted(request["url"].rsplit("/", 1)[-1] for request in run.dry_run_requests)
+    assert urls == ["delete", "eventData"]
+    [deletion] = [r for r in run.dry_run_requests if r["url"].endswith("/delete")]
+    assert f"/accounts/{ADVERTISER}/dsp/" in deletion["url"]
+    assert len(deletion["body"]["deletionRequests"][0]["matchKeys"]) == 5
+    # The order of the person read after the opt-out is suppressed in the dry run too.
+    assert run.report["records_suppressed"] == 1
+    assert not (tmp_path / "suppression-list.sqlite").exists()
+    assert emulator.requests == []
