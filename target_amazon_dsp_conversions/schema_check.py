@@ -49,8 +49,11 @@ def mapping_problem(
     if not _lists_its_columns(schema):
         return None
     assert schema is not None
-    # The Singer SDK's metadata columns (`_sdc_*`) are no record's data.
+    # The Singer SDK's metadata columns (`_sdc_*`, which it adds to every schema) are no
+    # record's data.
     columns = {k: v for k, v in schema["properties"].items() if not str(k).startswith("_sdc_")}
+    if not columns:
+        return None
     for field, path in mapping.items():
         if opt_out and field not in _OPT_OUT_FIELDS:
             continue
