@@ -33,13 +33,13 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+from target_amazon_dsp_conversions import databases
 from target_amazon_dsp_conversions.files import OutputError, OutputFile, check_database_directory
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
 SETTING = "journal_path"
 FORMAT_VERSION = 1
-_SQLITE_HEADER = b"SQLite format 3\x00"
 # The files SQLite writes beside the journal (write-ahead log, its index, a rollback journal).
 _SQLITE_FILES = ("-wal", "-shm", "-journal")
 # Keys looked up per query (SQLite allows 32766 parameters; smaller queries cost no more).
@@ -185,7 +185,7 @@ class Journal:
         check_database_directory(SETTING, self._path)
         database = OutputFile(SETTING, self._path)
         self._files.append(database)
-        header = os.pread(database.descriptor, len(_SQLITE_HEADER), 0)
+        header = os.pread(database.descriptor, len(databases.SQLITE_HEADER), 0)
         problem = None
         if header.startswith(b"{"):
             problem = (
@@ -193,7 +193,7 @@ class Journal:
                 "a new one is begun (events it listed may be sent again, harmlessly: Amazon "
                 "drops a dedupe ID it has)"
             )
-        elif header and header != _SQLITE_HEADER:
+        elif header and header != databases.SQLITE_HEADER:
             problem = "is damaged"
         if problem is None:
             try:
@@ -203,23 +203,7 @@ class Journal:
         return self._begin_anew(problem)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            (version,) = db.execute("PRAGMA user_version").fetchone()
-            if version > FORMAT_VERSION:
-                raise sqlite3.DatabaseError(f"written by a newer version (format {version})")
-            (check,) = db.execute("PRAGMA quick_check").fetchone()
-            if check != "ok":
-                raise sqlite3.DatabaseError(check)
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
-        except BaseException:
-            db.close()
-            raise
-        return db
+        return databases.connect(self._path, schema=_SCHEMA, version=FORMAT_VERSION)
 
     def _begin_anew(self, problem: str) -> sqlite3.Connection:
         """Set the unreadable journal aside and start an empty one."""

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from target_amazon_dsp_conversions import databases
 from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.files import OutputError, OutputFile, check_database_directory
 
@@ -35,7 +36,6 @@ logger = logging.getLogger("target-amazon-dsp-conversions")
 
 SETTING = "suppression_list_path"
 FORMAT_VERSION = 1
-_SQLITE_HEADER = b"SQLite format 3\x00"
 # Keys that identify a person only together.
 NAME_AND_ADDRESS = frozenset({"FIRST_NAME", "LAST_NAME", "ADDRESS", "CITY", "STATE", "POSTAL"})
 _LOOKUP_CHUNK = 500
@@ -177,27 +177,14 @@ class SuppressionList:
 
     def _connect(self, path: str) -> sqlite3.Connection:
         assert self._file is not None
-        header = os.pread(self._file.descriptor, len(_SQLITE_HEADER), 0)
+        header = os.pread(self._file.descriptor, len(databases.SQLITE_HEADER), 0)
         try:
-            if header and header != _SQLITE_HEADER:
+            if header and header != databases.SQLITE_HEADER:
                 raise sqlite3.DatabaseError("not a suppression list (not SQLite)")
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                (version,) = db.execute("PRAGMA user_version").fetchone()
-                if version > FORMAT_VERSION:
-                    raise sqlite3.DatabaseError(f"written by a newer version (format {version})")
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
-            except BaseException:
-                db.close()
-                raise
+            return databases.connect(path, schema=_SCHEMA, version=FORMAT_VERSION)
         except sqlite3.Error as exc:
             self._file.close()
             raise self._unreadable(exc) from None
-        return db
 
     def _copy_in_memory(self, path: str) -> sqlite3.Connection:
         db = sqlite3.connect(":memory:", isolation_level=None)
