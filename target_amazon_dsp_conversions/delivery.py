@@ -129,8 +129,9 @@ class Delivery:
                 ready = self._batcher.take_all(opened_before=time.monotonic() - seconds)
             self._submit_all(ready)
 
-    def wait(self) -> None:
-        """Block until every request in flight is answered."""
+    def wait(self, *, new_ones: bool = True) -> None:
+        """Block until every request in flight is answered; without `new_ones`, only those in
+        flight now (while input keeps coming, there may always be new ones)."""
         while True:
             with self._ticker_handover, self._lock:
                 pending = list(self._in_flight)
@@ -138,6 +139,8 @@ class Delivery:
                 return
             for future in pending:
                 future.result()
+            if not new_ones:
+                return
 
     def fail(self, failure: UserError) -> None:
         """The run cannot go on (an output it cannot write): nothing more is sent."""

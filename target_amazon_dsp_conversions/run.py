@@ -450,7 +450,7 @@ class Run(Outcomes):
         """Before a deletion goes out: the conversions read before it are sent and answered,
         as Amazon deletes only the events it processed before the deletion."""
         self.delivery.flush()
-        self.delivery.wait()
+        self.delivery.wait(new_ones=False)
 
     def _undelivered_items(
         self, items: list[tuple[BatchKey, PendingEvent]], failure: str
