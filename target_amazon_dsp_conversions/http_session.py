@@ -13,8 +13,12 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+# URLs remembered as requests prepares them (a handful per run; bounded for odd inputs).
+_MAX_URLS = 256
 
 
 def read_json(answer: requests.Response) -> Any:
@@ -43,6 +47,7 @@ class Sessions:
             os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         )
         self._proxies: dict[str, dict[str, str]] = {}
+        self._urls: dict[str, str] = {}  # as given -> as requests sends it
         self._pools = _cuttable_pools(self._opened)
 
     def request(
@@ -51,8 +56,27 @@ class Sessions:
         """One request on this thread's session; raises requests' errors as they are."""
         if self.cut:
             raise requests.ConnectionError("the run is stopping")
-        return self._session().request(
-            method, url, data=data, headers=headers, timeout=timeout, proxies=self._proxies_for(url)
+        session = self._session()
+        # What `Session.request` does, less its per-request cost (half the CPU of an upload):
+        # the URL is checked and encoded once per URL, and the environment is not read.
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.url = self._prepared_url(url)
+        merged = CaseInsensitiveDict(session.headers)
+        merged.update(headers)
+        prepared.prepare_headers(merged)
+        prepared.prepare_cookies(session.cookies)
+        prepared.prepare_body(data or {}, None)
+        prepared.prepare_auth(None)
+        prepared.prepare_hooks(None)
+        return session.send(
+            prepared,
+            timeout=timeout,
+            allow_redirects=True,
+            proxies=self._proxies_for(url),
+            stream=False,
+            verify=self._verify,
+            cert=None,
         )
 
     def cut_all(self) -> None:
@@ -70,6 +94,17 @@ class Sessions:
             cut = self.cut
         if cut:
             _shut(sock)
+
+    def _prepared_url(self, url: str) -> str:
+        prepared = self._urls.get(url)
+        if prepared is None:
+            request = requests.PreparedRequest()
+            request.prepare_url(url, None)
+            prepared = request.url
+            assert prepared is not None
+            if len(self._urls) < _MAX_URLS:
+                self._urls[url] = prepared
+        return prepared
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         # Per scheme and host, as no_proxy decides per host.

@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from target_amazon_dsp_conversions import databases
@@ -61,8 +61,19 @@ def destination(api: str, api_url: str) -> bytes:
 
 def entry_key(destination: bytes, account: str, dedupe_id: str) -> int:
     """The journal's key of an event: its destination, account and dedupe ID, hashed."""
-    seed = destination + account.encode() + b"\x1f" + dedupe_id.encode()
-    return int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "big", signed=True)
+    return entry_keys(destination, account, [dedupe_id])[0]
+
+
+def entry_keys(destination: bytes, account: str, dedupe_ids: Iterable[str]) -> list[int]:
+    """`entry_key` of each dedupe ID; what they share is hashed once (a request's worth)."""
+    shared = hashlib.blake2b(destination + account.encode() + b"\x1f", digest_size=8)
+    from_bytes = int.from_bytes
+    keys = []
+    for dedupe_id in dedupe_ids:
+        hasher = shared.copy()
+        hasher.update(dedupe_id.encode())
+        keys.append(from_bytes(hasher.digest(), "big", signed=True))
+    return keys
 
 
 def digest(payload: bytes) -> int:
@@ -97,7 +108,7 @@ class Journal:
         event in an earlier run?"""
         if not self.has_earlier_entries:
             return [False] * len(events)
-        keys = [self._key(account, dedupe_id) for dedupe_id, _ in events]
+        keys = entry_keys(self._destination, account, [dedupe_id for dedupe_id, _ in events])
         known: dict[int, int] = {}
         try:
             with self._lock:
@@ -127,9 +138,10 @@ class Journal:
         if not events:
             return
         keep_until = int(time.time()) + self._keep_seconds
+        keys = entry_keys(self._destination, account, [dedupe_id for dedupe_id, _ in events])
         rows = [
-            (self._key(account, dedupe_id), digest(payload), keep_until)
-            for dedupe_id, payload in events
+            (key, digest(payload), keep_until)
+            for key, (_, payload) in zip(keys, events, strict=True)
         ]
         with self._pending_lock:
             self._pending.extend(rows)
@@ -175,9 +187,6 @@ class Journal:
                 file.close()
 
     # Internals.
-
-    def _key(self, account: str, dedupe_id: str) -> int:
-        return entry_key(self._destination, account, dedupe_id)
 
     def _open(self) -> sqlite3.Connection:
         """The journal file, created as every output is (`files.py`) and held for the run;
