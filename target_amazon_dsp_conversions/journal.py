@@ -24,6 +24,7 @@ aside (`.damaged`) with a warning and a new one begun.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -44,6 +45,9 @@ FORMAT_VERSION = 1
 _SQLITE_FILES = ("-wal", "-shm", "-journal")
 # Keys looked up per query (SQLite allows 32766 parameters; smaller queries cost no more).
 _LOOKUP_CHUNK = 500
+# Acknowledgements written per INSERT: one statement for many rows costs half as much per row
+# as a statement per row (executemany), and this many stays far below SQLite's parameter limit.
+_INSERT_ROWS = 100
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS acknowledged "
     "(key INTEGER PRIMARY KEY, digest INTEGER NOT NULL, keep_until INTEGER NOT NULL)",
@@ -81,6 +85,12 @@ def digest(payload: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big", signed=True)
 
 
+@functools.lru_cache(maxsize=_INSERT_ROWS)
+def _insert_statement(rows: int) -> str:
+    """An INSERT of `rows` acknowledgements into the log (parameters only: no value in the text)."""
+    return "INSERT INTO acknowledged_log VALUES " + ",".join(["(?, ?, ?)"] * rows)  # noqa: S608
+
+
 class Journal:
     """Thread-safe: looked up by the main thread, written by upload threads (group commit)."""
 
@@ -93,7 +103,7 @@ class Journal:
         self._keep_seconds = int(keep.total_seconds())
         self._lock = threading.Lock()  # the connection: one user at a time
         self._pending_lock = threading.Lock()  # taken inside _lock, never around it
-        self._pending: list[tuple[int, int, int]] = []
+        self._pending: list[int] = []  # rows of (key, digest, keep_until), one after the other
         self._queued = 0  # acknowledgements handed in so far
         self._committed = 0  # ... of which durable
         self._failure: OutputError | None = None
@@ -139,12 +149,11 @@ class Journal:
             return
         keep_until = int(time.time()) + self._keep_seconds
         keys = entry_keys(self._destination, account, [dedupe_id for dedupe_id, _ in events])
-        rows = [
-            (key, digest(payload), keep_until)
-            for key, (_, payload) in zip(keys, events, strict=True)
-        ]
+        values: list[int] = []
+        for key, (_, payload) in zip(keys, events, strict=True):
+            values += (key, digest(payload), keep_until)
         with self._pending_lock:
-            self._pending.extend(rows)
+            self._pending += values
             self._queued += 1
             ticket = self._queued
         # Group commit: whoever holds the connection writes and commits every acknowledgement
@@ -155,11 +164,14 @@ class Journal:
             if self._committed >= ticket:
                 return
             with self._pending_lock:
-                rows, self._pending = self._pending, []
+                values, self._pending = self._pending, []
                 upto = self._queued
             try:
                 self._db.execute("BEGIN")
-                self._db.executemany("INSERT INTO acknowledged_log VALUES (?, ?, ?)", rows)
+                step = 3 * _INSERT_ROWS
+                for start in range(0, len(values), step):
+                    chunk = values[start : start + step]
+                    self._db.execute(_insert_statement(len(chunk) // 3), chunk)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
