@@ -24,6 +24,7 @@ from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
 from target_amazon_dsp_conversions.http_types import OutgoingRequest, Transport
+from target_amazon_dsp_conversions.threads import leave_signals_to_main_thread
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
 NOT_ACKNOWLEDGED_REASON = "Amazon's answer listed it neither as accepted nor as refused"
@@ -95,7 +96,11 @@ class Delivery:
         # never misses batches taken but not yet submitted (they would be lost to a closed pool).
         self._ticker_handover = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="upload")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_in_flight,
+            thread_name_prefix="upload",
+            initializer=leave_signals_to_main_thread,
+        )
         self._in_flight: set[Future[None]] = set()
         self.failure: UserError | None = None
         # Events a 2xx answer left out of both its lists: undelivered, and the run fails.

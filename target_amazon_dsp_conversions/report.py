@@ -12,6 +12,7 @@ from typing import Any
 
 from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.errors import Problem
+from target_amazon_dsp_conversions.threads import leave_signals_to_main_thread
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -272,6 +273,7 @@ class ProgressTicker:
         self._stop.set()
 
     def _run(self) -> None:
+        leave_signals_to_main_thread()
         last_log = time.monotonic()
         while not self._stop.wait(0.5):
             self._tick()

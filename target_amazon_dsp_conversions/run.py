@@ -50,6 +50,7 @@ from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, reco
 from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, report_json
 from target_amazon_dsp_conversions.settings import Settings
 from target_amazon_dsp_conversions.suppression import SuppressionList
+from target_amazon_dsp_conversions.threads import leave_signals_to_main_thread
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -251,7 +252,7 @@ class Run(Outcomes):
         if grace <= 0:
             self.sessions.cut_all()
         else:
-            timer = threading.Timer(grace, self.sessions.cut_all)
+            timer = threading.Timer(grace, self._cut_all)
             timer.daemon = True
             timer.start()
 
@@ -311,6 +312,10 @@ class Run(Outcomes):
             self.stats.count_read()
             self.stats.count_undelivered("", "(the record being read when the run stopped)", reason)
         self._close()
+
+    def _cut_all(self) -> None:
+        leave_signals_to_main_thread()
+        self.sessions.cut_all()
 
     # Outcomes (upload threads).
 
