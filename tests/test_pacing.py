@@ -8,10 +8,12 @@ import threading
 import pytest
 
 from target_amazon_dsp_conversions.pacing import (
+    ANSWERED_SHARE,
     BETA,
     FIRST_WINDOW,
     MIN_RATE,
     SCALE,
+    SETTLE_BETA,
     SETTLING,
     WINDOW_DOUBLES,
     Pace,
@@ -176,7 +178,7 @@ def test_a_429_right_after_the_burst_cuts_without_growing_back_to_the_rate_it_me
     (ticket,) = send(pace, clock, 1)  # at the new rate, but above Amazon's
     pace.throttled_now(ticket, retry_after=None)
     cut = pace.rate
-    assert cut == pytest.approx(met * BETA, rel=0.01)
+    assert cut == pytest.approx(met * SETTLE_BETA, rel=0.01)
     started = clock.now
     rates = []
     while clock.now < started + SETTLING:
@@ -184,3 +186,107 @@ def test_a_429_right_after_the_burst_cuts_without_growing_back_to_the_rate_it_me
         pace.answered(ticket)
         rates.append(pace.rate)
     assert max(rates) <= cut + SCALE * (clock.now - started) ** 3 + 1e-9 < met
+
+
+def first_429_after_a_burst(pace: Pace, clock: FakeClock) -> None:
+    """Ten requests answered at once as the run starts (a burst allowance), then a 429."""
+    for _ in range(10):
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+    (ticket,) = send(pace, clock, 1)
+    pace.throttled_now(ticket, retry_after=None)
+
+
+def test_a_quick_second_429_does_not_cut_below_what_amazon_surely_accepted() -> None:
+    """At a high limit the rate grows past it within a fraction of a second of the first 429;
+    the 429 that follows cuts to a little under what Amazon accepted in between, not to half."""
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    first_429_after_a_burst(pace, clock)
+    started = clock.now
+    for _ in range(25):  # as fast as the pace lets them go, all accepted
+        (ticket,) = send(pace, clock, 1)
+        pace.answered(ticket)
+    (ticket,) = send(pace, clock, 1)
+    sent = 26 / (clock.now - started)
+    pace.throttled_now(ticket, retry_after=None)
+    assert clock.now - started < SETTLING
+    surely = 24 / (clock.now - started)  # 25 accepted, give or take one
+    assert pace.rate == pytest.approx(ANSWERED_SHARE * surely, rel=0.01)
+    assert pace.rate > SETTLE_BETA * sent
+
+
+class FakeBucket:
+    """Amazon's limit on the fake clock: a token bucket, full at the start."""
+
+    def __init__(self, clock: FakeClock, rate: float, burst: float) -> None:
+        self.clock, self.rate, self.burst = clock, rate, burst
+        self.tokens, self.updated = burst, clock.now
+
+    def admit(self) -> bool:
+        elapsed = self.clock.now - self.updated
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.updated = self.clock.now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def deliver(pace: Pace, clock: FakeClock, bucket: FakeBucket, requests: int) -> int:
+    """Send `requests` one at a time, each until Amazon accepts it; the 429s met."""
+    throttled = 0
+    for _ in range(requests):
+        while True:
+            (ticket,) = send(pace, clock, 1)
+            if bucket.admit():
+                pace.answered(ticket)
+                break
+            pace.throttled_now(ticket, retry_after=None)
+            throttled += 1
+    return throttled
+
+
+@pytest.mark.parametrize("limit", [2.0, 5.0, 20.0])
+def test_at_a_steady_limit_the_rate_levels_off_just_under_it(limit: float) -> None:
+    """Successes between two 429s are what Amazon's bucket refilled: the rate levels off just
+    under that, and probes above it are a small share of the requests, at any limit."""
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    bucket = FakeBucket(clock, rate=limit, burst=10)
+    deliver(pace, clock, bucket, 10 + int(4 * limit))  # the burst allowance, then settling
+    started = clock.now
+    requests = int(60 * limit)  # a minute's worth
+    throttled = deliver(pace, clock, bucket, requests)
+    assert requests / (clock.now - started) > 0.85 * limit
+    assert throttled <= 0.05 * requests
+
+
+def test_a_bucket_that_filled_up_meanwhile_does_not_pass_for_amazons_rate() -> None:
+    """Long below the limit, Amazon's bucket filled up and lost tokens: few successes between
+    two 429s then, but many in the last second. The rate follows the last second's answers."""
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    bucket = FakeBucket(clock, rate=40, burst=40)
+    deliver(pace, clock, bucket, 400)
+    clock.now += 30  # nothing to send for a while: the bucket fills up
+    throttled = pace.throttled
+    while pace.throttled == throttled:  # until the saved tokens are spent
+        deliver(pace, clock, bucket, 1)
+    assert pace.rate > 0.5 * bucket.rate
+
+
+def test_429s_that_come_whatever_the_rate_do_not_drive_the_pace_to_the_minimum() -> None:
+    """One request in seven answered 429 however slowly they go (Amazon under load): each 429
+    below the level the pace found slows it for a while, but does not lower that level."""
+    clock = FakeClock()
+    pace = Pace(clock=clock)
+    started = clock.now
+    for number in range(1, 701):
+        (ticket,) = send(pace, clock, 1)
+        clock.now += 0.01
+        if number % 7 == 0:
+            pace.throttled_now(ticket, retry_after=None)
+        else:
+            pace.answered(ticket)
+    assert 700 / (clock.now - started) > 5 * MIN_RATE
