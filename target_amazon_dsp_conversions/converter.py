@@ -148,6 +148,7 @@ class Refused(NamedTuple):
 Result = Converted | Refused | OptedOut | DeletedAtSource
 # The mark a tap puts on a row deleted at the source (SDK taps, tap-postgres LOG_BASED).
 DELETED_AT = "_sdc_deleted_at"
+_SDC_KEYS = frozenset(SDC_METADATA_KEYS)
 
 
 class Block(NamedTuple):
@@ -215,11 +216,13 @@ class Converter:
     def convert(self, stream: Stream, record: dict[str, Any], now: datetime) -> Result:
         """The result for one record (raises as `Stream.problem` does). The SDK's metadata
         columns are taken out of `record` first."""
-        deleted_at = record.pop(DELETED_AT, None)
-        for metadata in SDC_METADATA_KEYS:
-            record.pop(metadata, None)
-        if deleted_at is not None:
-            return _new(DeletedAtSource, (stream.name,))
+        # Most records have none: one set test instead of seven lookups.
+        if not _SDC_KEYS.isdisjoint(record):
+            deleted_at = record.pop(DELETED_AT, None)
+            for metadata in SDC_METADATA_KEYS:
+                record.pop(metadata, None)
+            if deleted_at is not None:
+                return _new(DeletedAtSource, (stream.name,))
         if stream.name in self._opt_out_streams:
             return self._opt_out(stream, record)
         problem = stream.problem(record)

@@ -170,6 +170,9 @@ class Run(Outcomes):
         per_stream: dict[str, int] = {}
         refused: list[tuple[str, bytes, Sequence[Problem], tuple[str, ...], str | None]] = []
         suppressed = self._screen(results)
+        streak_kind: EventKind | None = None  # the kind of the records just before, resolved
+        streak_resolved: ResolvedKind | tuple[Problem, ...] = ()
+        streak = 0  # records of it queued since `per_kind` last counted them
         for index, (line, kind, dedupe_id, body, purchase_fields) in enumerate(
             zip(
                 lines,
@@ -201,20 +204,29 @@ class Run(Outcomes):
                 )
                 continue
             assert type(kind) is EventKind
-            try:
-                resolved = self._resolved.get(kind) or self._resolve(kind)
-            except UserError as exc:  # the run stops (a refused sign-in, Amazon unreachable)
-                self._none_delivered(results, str(exc))
-                self._undelivered_items(deletions, str(exc))
-                raise
+            # Records of a kind come in runs, and a block's records share each kind object:
+            # a kind is looked up (a hash of its nested tuples) once per run, not per record.
+            if kind is not streak_kind:
+                if streak and streak_kind is not None:
+                    per_kind[streak_kind] = per_kind.get(streak_kind, 0) + streak
+                try:
+                    streak_resolved = self._resolved.get(kind) or self._resolve(kind)
+                except UserError as exc:  # the run stops (a refused sign-in, Amazon unreachable)
+                    self._none_delivered(results, str(exc))
+                    self._undelivered_items(deletions, str(exc))
+                    raise
+                streak_kind, streak = kind, 0
+            resolved = streak_resolved
             if not isinstance(resolved, ResolvedKind):
                 refused.append((kind.stream, line, resolved, kind.key_properties, dedupe_id))
                 continue
-            per_kind[kind] = per_kind.get(kind, 0) + 1
+            streak += 1
             event = resolved.complete(body, purchase_fields)
             queued.append(
                 (kind.batch_key, PendingEvent(segment, kind.stream, line, dedupe_id, event))
             )
+        if streak and streak_kind is not None:
+            per_kind[streak_kind] = per_kind.get(streak_kind, 0) + streak
         # Each record is counted as read just before it is rejected or queued, so that a run
         # cut short (a rejects file that cannot be written) still accounts for every record.
         for done, (stream, line, problems, key_properties, refused_id) in enumerate(refused):
