@@ -197,10 +197,7 @@ def person_keys(match_keys: Sequence[tuple[str, str]]) -> tuple[tuple[str, str],
     """A person's match keys as the suppression list compares them: each hashed, also those
     Amazon takes raw (a MAID), so that no raw value is kept."""
     return tuple(
-        [
-            (key_type, value if _is_hash(value) else _hash(value))
-            for key_type, value in match_keys
-        ]
+        [(key_type, value if _is_hash(value) else _hash(value)) for key_type, value in match_keys]
     )
 
 

@@ -469,9 +469,7 @@ class Run(Outcomes):
         self.delivery.flush()
         self.delivery.wait(new_ones=False)
 
-    def _undelivered_items(
-        self, items: list[tuple[BatchKey, PendingEvent]], failure: str
-    ) -> None:
+    def _undelivered_items(self, items: list[tuple[BatchKey, PendingEvent]], failure: str) -> None:
         self.undelivered([event for _, event in items], failure)
 
     def _not_acknowledged_before(

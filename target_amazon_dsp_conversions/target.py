@@ -213,7 +213,6 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
         if isinstance(reader, SafeSingerReader) and reader.waiting_for_input:
             raise Terminated(signum)
 
-
     def _stop_run(self, grace: float) -> None:
         leave_signals_to_main_thread()
         self.run.stop(grace=grace)

@@ -43,9 +43,7 @@ def test_the_first_two_commands_stay_as_they_are() -> None:
 
 def test_a_quickstart_for_ones_own_data_comes_before_the_reference() -> None:
     headings = re.findall(r"(?m)^## (.+)$", README)
-    assert headings.index("Quickstart: your own data to Amazon") < headings.index(
-        "Choosing an API"
-    )
+    assert headings.index("Quickstart: your own data to Amazon") < headings.index("Choosing an API")
     quickstart = _section("Quickstart: your own data to Amazon")
     for step in (
         "security profile",  # Amazon's onboarding
