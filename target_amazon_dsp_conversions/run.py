@@ -279,11 +279,18 @@ class Run(Outcomes):
         for delivery in self._deliveries():
             if delivery.failure is not None:
                 raise delivery.failure
-        if self.delivery.not_acknowledged:
-            count = self.delivery.not_acknowledged
+        left_out = [
+            f"{count} {what}{'s' if count != 1 else ''}"
+            for count, what in (
+                (self.delivery.not_acknowledged, "event"),
+                (self.deletions.not_acknowledged if self.deletions else 0, "user deletion"),
+            )
+            if count
+        ]
+        if left_out:
             raise DeliveryError(
-                f"Amazon's answers listed {count} event{'s' if count != 1 else ''} neither as "
-                "accepted nor as refused"
+                f"Amazon's answers listed {' and '.join(left_out)} neither as accepted nor as "
+                "refused"
             )
 
     def abort(

@@ -405,3 +405,20 @@ def test_dsp_a_dry_run_writes_the_deletion_and_no_state(
     assert run.report["records_suppressed"] == 1
     assert not (tmp_path / "suppression-list.sqlite").exists()
     assert emulator.requests == []
+
+
+def test_dsp_a_deletion_amazon_leaves_out_of_its_answer_fails_the_run(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    """A 207 that lists a person neither as deleted nor as refused: not done, not rejected;
+    the run exits 1 and no STATE passes them, so the next run asks again."""
+    emulator.omit_match_values.add(email_hash(2))
+    people = [{"email": f"customer.{n}@example.com"} for n in (1, 2)]
+    run = run_target(config(emulator, "dsp"), opt_outs(people), tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert len(run.error_lines) == 1
+    assert run.rejects == []
+    assert run.states == []
+    assert run.report["records_undelivered"] == 1
+    assert run.report["users_opted_out"] == 1
+    assert_adds_up(run)
