@@ -4,10 +4,13 @@ write-ahead log, each commit durable, checked, their tables made."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 # The first bytes of every SQLite database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
+# Keys looked up per query (SQLite allows 32766 parameters; smaller queries cost no more).
+_LOOKUP_CHUNK = 500
 
 
 def connect(path: str, *, schema: Sequence[str], version: int) -> sqlite3.Connection:
@@ -30,3 +33,13 @@ def connect(path: str, *, schema: Sequence[str], version: int) -> sqlite3.Connec
         db.close()
         raise
     return db
+
+
+def rows_with(
+    db: sqlite3.Connection, columns: str, table: str, key: str, keys: Sequence[Any]
+) -> Iterator[Any]:
+    """`SELECT columns FROM table WHERE key IN keys`, a few hundred keys per query."""
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start : start + _LOOKUP_CHUNK]
+        marks = ",".join("?" * len(chunk))  # parameters only: no value in the text
+        yield from db.execute(f"SELECT {columns} FROM {table} WHERE {key} IN ({marks})", chunk)  # noqa: S608

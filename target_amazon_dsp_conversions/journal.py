@@ -43,8 +43,6 @@ SETTING = "journal_path"
 FORMAT_VERSION = 1
 # The files SQLite writes beside the journal (write-ahead log, its index, a rollback journal).
 _SQLITE_FILES = ("-wal", "-shm", "-journal")
-# Keys looked up per query (SQLite allows 32766 parameters; smaller queries cost no more).
-_LOOKUP_CHUNK = 500
 # Acknowledgements written per INSERT: one statement for many rows costs half as much per row
 # as a statement per row (executemany), and this many stays far below SQLite's parameter limit.
 _INSERT_ROWS = 100
@@ -122,11 +120,9 @@ class Journal:
         known: dict[int, int] = {}
         try:
             with self._lock:
-                for start in range(0, len(keys), _LOOKUP_CHUNK):
-                    chunk = keys[start : start + _LOOKUP_CHUNK]
-                    marks = ",".join("?" * len(chunk))  # parameters only: no value in the text
-                    query = f"SELECT key, digest FROM acknowledged WHERE key IN ({marks})"  # noqa: S608
-                    known.update(self._db.execute(query, chunk).fetchall())
+                known.update(
+                    databases.rows_with(self._db, "key, digest", "acknowledged", "key", keys)
+                )
         except sqlite3.Error as exc:
             logger.warning(
                 "Cannot read the delivery journal %s (%s); sending every event", self._path, exc

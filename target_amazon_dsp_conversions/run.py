@@ -183,8 +183,9 @@ class Run(Outcomes):
                 strict=True,
             )
         ):
-            if suppressed is not None and suppressed[index]:
-                self._settled_unsent(kind.stream, segment, per_stream, self.stats.count_suppressed)  # type: ignore[union-attr]
+            if suppressed is not None and suppressed[index]:  # a conversion: `kind` is its kind
+                stream = kind.stream  # type: ignore[union-attr]
+                self._settled_unsent(stream, segment, per_stream, self.stats.count_suppressed)
                 continue
             if type(kind) is DeletedAtSource:
                 self._settled_unsent(kind.stream, segment, per_stream, self.stats.count_deleted)

@@ -38,7 +38,6 @@ SETTING = "suppression_list_path"
 FORMAT_VERSION = 1
 # Keys that identify a person only together.
 NAME_AND_ADDRESS = frozenset({"FIRST_NAME", "LAST_NAME", "ADDRESS", "CITY", "STATE", "POSTAL"})
-_LOOKUP_CHUNK = 500
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS suppressed "
     "(identity BLOB PRIMARY KEY, added_at INTEGER NOT NULL) WITHOUT ROWID",
@@ -166,14 +165,16 @@ class SuppressionList:
 
     def _look_up(self, waiting: list[tuple[int, bytes]], suppressed: list[bool]) -> None:
         """Mark the rows whose identities are on the list."""
-        for start in range(0, len(waiting), _LOOKUP_CHUNK):
-            chunk = waiting[start : start + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))  # parameters only: no value in the text
-            query = f"SELECT identity FROM suppressed WHERE identity IN ({marks})"  # noqa: S608
-            found = {row[0] for row in self._db.execute(query, [i for _, i in chunk])}
-            for index, identity in chunk:
-                if identity in found:
-                    suppressed[index] = True
+        identities = [identity for _, identity in waiting]
+        found = {
+            row[0]
+            for row in databases.rows_with(
+                self._db, "identity", "suppressed", "identity", identities
+            )
+        }
+        for index, identity in waiting:
+            if identity in found:
+                suppressed[index] = True
 
     def _connect(self, path: str) -> sqlite3.Connection:
         assert self._file is not None
