@@ -99,6 +99,21 @@ class LiveRun:
         writer.start()
         return writer
 
+    def write(self, messages: list[dict[str, Any]], *, close: bool = True) -> None:
+        """Write messages to stdin here (no feeding thread may be running); a target that ended
+        before reading them all fails the test with its exit code and the end of its stderr."""
+        assert self.process.stdin is not None
+        try:
+            for message in messages:
+                self.process.stdin.write(json.dumps(message) + "\n")
+            if close:
+                self.process.stdin.close()
+        except BrokenPipeError:
+            code = self.process.wait(timeout=60)
+            raise AssertionError(
+                f"the target ended (exit {code}) before reading its input:\n{self.stderr[-3000:]}"
+            ) from None
+
     def wait_for_state(self, at_least: int, timeout: float = 300) -> Any:
         """Block until a STATE covering `at_least` records comes out."""
         deadline = time.monotonic() + timeout

@@ -254,10 +254,7 @@ def test_a_worker_that_dies_loses_nothing(emulator: AmazonAdsEmulator, tmp_path:
     live.wait_for_state(at_least=500)
     workers[0].kill()
     writer.join()  # the first half is written before the rest: one writer at a time
-    assert live.process.stdin is not None
-    for message in messages[len(messages) // 2 :]:
-        live.process.stdin.write(json.dumps(message) + "\n")
-    live.process.stdin.close()
+    live.write(messages[len(messages) // 2 :])
 
     assert live.finish() == 0, live.stderr[-3000:]
     assert POOL_BROKEN in live.stderr
