@@ -12,8 +12,10 @@ finds nothing to say.
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import gc
 import re
+import signal
 import sys
 from typing import IO, Any
 
@@ -63,6 +65,9 @@ def main() -> None:
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     redaction.install()
+    # `kill -USR1 <pid>` prints where each thread is (files, lines and functions; no values):
+    # what a run that seems stuck is waiting for.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         status = command().main(standalone_mode=False)
     except Terminated as exc:

@@ -24,7 +24,7 @@ from target_amazon_dsp_conversions.batching import Batch, Batcher, PendingEvent
 from target_amazon_dsp_conversions.endpoints import Endpoint
 from target_amazon_dsp_conversions.errors import DeliveryError, Problem, UserError
 from target_amazon_dsp_conversions.http_types import OutgoingRequest, Transport
-from target_amazon_dsp_conversions.threads import leave_signals_to_main_thread
+from target_amazon_dsp_conversions.threads import stop_signals_blocked
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
 NOT_ACKNOWLEDGED_REASON = "Amazon's answer listed it neither as accepted nor as refused"
@@ -99,7 +99,6 @@ class Delivery:
         self._pool = ThreadPoolExecutor(
             max_workers=max_in_flight,
             thread_name_prefix="upload",
-            initializer=leave_signals_to_main_thread,
         )
         self._in_flight: set[Future[None]] = set()
         self.failure: UserError | None = None
@@ -181,7 +180,8 @@ class Delivery:
             return
         self._slots.acquire()
         try:
-            future = self._pool.submit(self._deliver, batch)
+            with stop_signals_blocked():  # the pool starts its threads in `submit`
+                future = self._pool.submit(self._deliver, batch)
         except BaseException:
             self._slots.release()
             raise

@@ -12,7 +12,7 @@ from typing import Any
 
 from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.errors import Problem
-from target_amazon_dsp_conversions.threads import leave_signals_to_main_thread
+from target_amazon_dsp_conversions.threads import stop_signals_blocked
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -266,14 +266,14 @@ class ProgressTicker:
 
     def start(self) -> None:
         """Start beating."""
-        self._thread.start()
+        with stop_signals_blocked():
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop beating."""
         self._stop.set()
 
     def _run(self) -> None:
-        leave_signals_to_main_thread()
         last_log = time.monotonic()
         while not self._stop.wait(0.5):
             self._tick()

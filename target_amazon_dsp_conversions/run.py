@@ -50,7 +50,7 @@ from target_amazon_dsp_conversions.rejects import RejectsFile, record_line, reco
 from target_amazon_dsp_conversions.report import ProgressTicker, RunStats, report_json
 from target_amazon_dsp_conversions.settings import Settings
 from target_amazon_dsp_conversions.suppression import SuppressionList
-from target_amazon_dsp_conversions.threads import leave_signals_to_main_thread
+from target_amazon_dsp_conversions.threads import stop_signals_blocked
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
 
@@ -265,9 +265,10 @@ class Run(Outcomes):
         if grace <= 0:
             self.sessions.cut_all()
         else:
-            timer = threading.Timer(grace, self._cut_all)
+            timer = threading.Timer(grace, self.sessions.cut_all)
             timer.daemon = True
-            timer.start()
+            with stop_signals_blocked():
+                timer.start()
 
     def finish(self) -> None:
         """End of input: send what is left, wait for every answer, emit the last STATE."""
@@ -332,10 +333,6 @@ class Run(Outcomes):
             self.stats.count_read()
             self.stats.count_undelivered("", "(the record being read when the run stopped)", reason)
         self._close()
-
-    def _cut_all(self) -> None:
-        leave_signals_to_main_thread()
-        self.sessions.cut_all()
 
     # Outcomes (upload threads).
 

@@ -24,7 +24,7 @@ from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
 from target_amazon_dsp_conversions.settings import CONFIG_SCHEMA
 from target_amazon_dsp_conversions.sinks import ConversionSink
 from target_amazon_dsp_conversions.startup_checks import CheckedConfig, check_config
-from target_amazon_dsp_conversions.threads import STOP_SIGNALS, leave_signals_to_main_thread
+from target_amazon_dsp_conversions.threads import STOP_SIGNALS, stop_signals_blocked
 from target_amazon_dsp_conversions.workers import WorkerPool
 
 logger = logging.getLogger("target-amazon-dsp-conversions")
@@ -208,14 +208,11 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
         grace = STOP_GRACE_SECONDS if self.stop_signal is None else 0.0
         self.stop_signal = self.stop_signal or signum
         # Event.set takes a lock the interrupted main thread may hold: stop from elsewhere.
-        _thread.start_new_thread(self._stop_run, (grace,))
+        with stop_signals_blocked():
+            _thread.start_new_thread(self.run.stop, (), {"grace": grace})
         reader = self.message_reader
         if isinstance(reader, SafeSingerReader) and reader.waiting_for_input:
             raise Terminated(signum)
-
-    def _stop_run(self, grace: float) -> None:
-        leave_signals_to_main_thread()
-        self.run.stop(grace=grace)
 
 
 def _not_delivered(count: int) -> str:

@@ -127,7 +127,16 @@ class LiveRun:
     def finish(self, timeout: float = 300) -> int:
         """Wait for the exit; collect every STATE it wrote. (Generous timeouts: a machine
         busy with other work may run the target many times slower than an idle one.)"""
-        returncode = self.process.wait(timeout=timeout)
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)  # the target prints its threads' stacks
+            time.sleep(2)
+            self.process.kill()
+            raise AssertionError(
+                f"the target did not end within {timeout} s; where its threads were:\n"
+                + self.stderr[-6000:]
+            ) from None
         while (state := self._lines.get(timeout=30)) is not None:
             self.states.append(state)
         self._stderr.close()
