@@ -78,6 +78,9 @@ class InputHandler(Protocol):
     def check_stop(self) -> None:
         """Raise when the run was asked to stop."""
 
+    def input_started(self) -> None:
+        """Reading begins."""
+
     def input_stopped(self, error: BaseException) -> BaseException:
         """Reading stopped early: settle what can be, and the error to raise instead."""
 
@@ -126,6 +129,8 @@ class SafeSingerReader(SingerReader):
         """Read every line of the input (stdin by default) and handle it in order."""
         self._callbacks = callbacks
         self._counts = Counter()
+        if self.handler is not None:
+            self.handler.input_started()
         try:
             self._read_all(file_input)
         except BaseException as error:

@@ -146,8 +146,15 @@ class Run(Outcomes):
                     before_send=self._conversions_first,
                 )
         self._ticker = ProgressTicker(self._progress, PROGRESS_INTERVAL_SECONDS, self._tick)
-        self._ticker.start()
+        self._started = False
         self._finished = False
+
+    def start(self) -> None:
+        """Input begins: progress lines, and partial batches sent once they are old enough.
+        (Not at construction: a target made and never run leaves no thread behind.)"""
+        if not self._started and not self._finished:
+            self._started = True
+            self._ticker.start()
 
     # Input side (main thread).
 

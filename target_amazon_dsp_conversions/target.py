@@ -170,6 +170,10 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
         if self.stop_signal is not None:
             raise Terminated(self.stop_signal)
 
+    def input_started(self) -> None:
+        """Reading begins: the run's progress lines and batch timer start."""
+        self.run.start()
+
     def input_stopped(self, error: BaseException) -> BaseException:
         """Reading stopped early: deliver (or abandon) what was read, report; the error the
         user sees."""

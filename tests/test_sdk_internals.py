@@ -5,6 +5,10 @@ changed underneath: read the new SDK code before changing the test."""
 from __future__ import annotations
 
 import inspect
+import io
+import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from singer_sdk.plugin_base import BaseSingerReader, PluginBase
 from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
 from target_amazon_dsp_conversions.target import TargetAmazonDSPConversions
+from tests.conftest import seed_record, singer_stream
 
 # Where the SDK calls each overridden method.
 CALLERS = {
@@ -71,3 +76,26 @@ def test_state_goes_to_the_ledger_not_to_stdout(
     target.run.abort(flush=False)
     assert seen == [{"n": 1}]
     assert capsys.readouterr().out == ""
+
+
+def _progress_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "progress" and t.is_alive()]
+
+
+def test_a_target_starts_its_progress_thread_when_input_begins_and_ends_it_at_the_end(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A target made and never run (the SDK's standard tests make many) leaves no thread
+    behind logging progress forever."""
+    monkeypatch.chdir(tmp_path)
+    before = _progress_threads()
+    target = TargetAmazonDSPConversions(config=config(), validate_config=True)
+    assert _progress_threads() == before
+    lines = singer_stream([seed_record(0)])
+    target.process_lines(io.StringIO("".join(json.dumps(line) + "\n" for line in lines)))
+    assert len(_progress_threads()) == len(before) + 1
+    target.process_endofpipe()
+    deadline = time.monotonic() + 10
+    while len(_progress_threads()) > len(before):
+        assert time.monotonic() < deadline, "the progress thread outlived the run"
+        time.sleep(0.05)
