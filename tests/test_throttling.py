@@ -71,16 +71,24 @@ def test_the_limit_changes_mid_run_and_progress_shows_the_pace(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
     emulator.throttle.configure(rate=10, burst=10, retry_after=None)
-    records = [seed_record(i) for i in range(3000)]
+    records = [seed_record(i) for i in range(1500)]
     live = LiveRun(emulator.target_config(), tmp_path)
-    live.feed(tap(records, state_every=100))
+    messages = tap(records, state_every=100)
+    # The rest of the input comes once the limit dropped: however fast or slow the machine,
+    # its requests meet the new limit (all at once, they could be sent before it changed).
+    split = 1 + next(
+        i for i, m in enumerate(messages) if m["type"] == "STATE" and position(m["value"]) == 300
+    )
+    live.feed(messages[:split], close=False).join()
     live.wait_for_state(at_least=300)
     emulator.throttle.configure(rate=1, burst=1, retry_after=None)
-    time.sleep(6)  # a progress line every 5 s
+    rest = live.feed(messages[split:])
+    time.sleep(11)  # two progress lines (one every 5 s) while the limit is low
     emulator.throttle.configure(rate=10, burst=10, retry_after=None)
+    rest.join()
     assert live.finish() == 0, live.stderr[-3000:]
-    assert sorted(emulator.accepted_ids().values()) == [1] * 3000
-    assert position(live.states[-1]) == 3000
+    assert sorted(emulator.accepted_ids().values()) == [1] * 1500
+    assert position(live.states[-1]) == 1500
     assert "Amazon throttles account 1234567890:" in live.stderr
     assert "requests/s allowed" in live.stderr
 
