@@ -51,6 +51,16 @@ def position(state: dict[str, Any]) -> int:
     return int(state["bookmarks"][STREAM]["n"])
 
 
+def split_after_state(messages: list[dict], n: int) -> tuple[list[dict], list[dict]]:
+    """The messages up to the STATE for `n` records, and the rest: a test that changes the
+    emulator once that STATE came writes the rest only then, so however fast the target is,
+    the rest meets the change."""
+    cut = 1 + next(
+        i for i, m in enumerate(messages) if m["type"] == "STATE" and position(m["value"]) == n
+    )
+    return messages[:cut], messages[cut:]
+
+
 class LiveRun:
     """The console script as a process we can watch, feed slowly, signal and kill."""
 
@@ -283,9 +293,11 @@ def test_amazon_down_mid_run_fails_with_undelivered_records_then_rerun_completes
     config = emulator.target_config(max_concurrent_requests=2, max_retries=1)
 
     run = LiveRun(config, tmp_path / "first")
-    run.feed(tap(records))
+    first, rest = split_after_state(tap(records), 100)
+    run.feed(first, close=False).join()
     run.wait_for_state(at_least=100)
     emulator.faults.fail_first_n = 10**9  # from now on every API request answers 503
+    run.feed(rest)
     assert run.finish() == 1
 
     assert len(run.error_lines) == 1, run.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
-from tests.test_restart import LiveRun, position, tap
+from tests.test_restart import LiveRun, position, split_after_state, tap
 
 
 def test_a_throttled_run_paces_itself_and_delivers_everything_once(
@@ -73,19 +73,14 @@ def test_the_limit_changes_mid_run_and_progress_shows_the_pace(
     emulator.throttle.configure(rate=10, burst=10, retry_after=None)
     records = [seed_record(i) for i in range(1500)]
     live = LiveRun(emulator.target_config(), tmp_path)
-    messages = tap(records, state_every=100)
-    # The rest of the input comes once the limit dropped: however fast or slow the machine,
-    # its requests meet the new limit (all at once, they could be sent before it changed).
-    split = 1 + next(
-        i for i, m in enumerate(messages) if m["type"] == "STATE" and position(m["value"]) == 300
-    )
-    live.feed(messages[:split], close=False).join()
+    first, rest = split_after_state(tap(records, state_every=100), 300)
+    live.feed(first, close=False).join()
     live.wait_for_state(at_least=300)
     emulator.throttle.configure(rate=1, burst=1, retry_after=None)
-    rest = live.feed(messages[split:])
+    rest_written = live.feed(rest)
     time.sleep(11)  # two progress lines (one every 5 s) while the limit is low
     emulator.throttle.configure(rate=10, burst=10, retry_after=None)
-    rest.join()
+    rest_written.join()
     assert live.finish() == 0, live.stderr[-3000:]
     assert sorted(emulator.accepted_ids().values()) == [1] * 1500
     assert position(live.states[-1]) == 1500
