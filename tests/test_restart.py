@@ -3,6 +3,7 @@ re-run from the last STATE delivers every record, the dedupe ID absorbing the re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -95,15 +96,9 @@ class LiveRun:
         thread before writing more yourself."""
 
         def write() -> None:
-            assert self.process.stdin is not None
-            try:
-                for message in messages:
-                    self.process.stdin.write(json.dumps(message) + "\n")
-                self.process.stdin.flush()
-                if close:
-                    self.process.stdin.close()
-            except (BrokenPipeError, ValueError, OSError):
-                pass  # the target was stopped while we were still writing
+            # OSError: the target was stopped while we were still writing.
+            with contextlib.suppress(ValueError, OSError):
+                self._send(messages, close=close)
 
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
@@ -112,17 +107,21 @@ class LiveRun:
     def write(self, messages: list[dict[str, Any]], *, close: bool = True) -> None:
         """Write messages to stdin here (no feeding thread may be running); a target that ended
         before reading them all fails the test with its exit code and the end of its stderr."""
-        assert self.process.stdin is not None
         try:
-            for message in messages:
-                self.process.stdin.write(json.dumps(message) + "\n")
-            if close:
-                self.process.stdin.close()
+            self._send(messages, close=close)
         except BrokenPipeError:
             code = self.process.wait(timeout=60)
             raise AssertionError(
                 f"the target ended (exit {code}) before reading its input:\n{self.stderr[-3000:]}"
             ) from None
+
+    def _send(self, messages: list[dict[str, Any]], *, close: bool) -> None:
+        assert self.process.stdin is not None
+        for message in messages:
+            self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        if close:
+            self.process.stdin.close()
 
     def wait_for_state(self, at_least: int, timeout: float = 300) -> Any:
         """Block until a STATE covering `at_least` records comes out."""
@@ -294,7 +293,7 @@ def test_amazon_down_mid_run_fails_with_undelivered_records_then_rerun_completes
 
     run = LiveRun(config, tmp_path / "first")
     first, rest = split_after_state(tap(records), 100)
-    run.feed(first, close=False).join()
+    run.write(first, close=False)
     run.wait_for_state(at_least=100)
     emulator.faults.fail_first_n = 10**9  # from now on every API request answers 503
     run.feed(rest)

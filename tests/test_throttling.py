@@ -74,7 +74,7 @@ def test_the_limit_changes_mid_run_and_progress_shows_the_pace(
     records = [seed_record(i) for i in range(1500)]
     live = LiveRun(emulator.target_config(), tmp_path)
     first, rest = split_after_state(tap(records, state_every=100), 300)
-    live.feed(first, close=False).join()
+    live.write(first, close=False)
     live.wait_for_state(at_least=300)
     emulator.throttle.configure(rate=1, burst=1, retry_after=None)
     rest_written = live.feed(rest)
