@@ -196,12 +196,12 @@ def test_sigkill_mid_run_then_restart_from_last_state_loses_nothing(
     config = emulator.target_config(max_concurrent_requests=4)
 
     first = LiveRun(config, tmp_path / "first")
-    first.feed(tap(records))
+    # Half the input, stdin left open: however late the kill comes, the run is not over.
+    first.feed(split_after_state(tap(records), 1500)[0], close=False)
     first.wait_for_state(at_least=300)
     first.process.kill()
     assert first.finish() == -signal.SIGKILL
     resume_at = position(first.states[-1])
-    assert resume_at < len(records), "the kill came too late to test anything"
 
     after_kill = settled_ledger(emulator)
     # The STATE it emitted covers only records Amazon had accepted.
@@ -237,7 +237,8 @@ def test_sigterm_mid_run_states_only_acknowledged_records(
     config = emulator.target_config(max_concurrent_requests=2)
 
     run = LiveRun(config, tmp_path)
-    run.feed(tap(records))
+    # Half the input, stdin left open: however late the signal comes, the run is not over.
+    run.feed(split_after_state(tap(records), 1000)[0], close=False)
     run.wait_for_state(at_least=200)
     run.process.send_signal(signal.SIGTERM)
     assert run.finish() == 128 + signal.SIGTERM
@@ -247,14 +248,12 @@ def test_sigterm_mid_run_states_only_acknowledged_records(
     assert "Traceback" not in run.stderr
     report = run.report
     assert_accounted(report)
-    assert report["records_read"] < len(records), "stopped before the end of the input"
     # Records read but not acknowledged when the stop came (if the stop fell between two
     # batches there are none) are named in the line; those never read are simply resent.
     if report["records_undelivered"]:
         assert "re-run from the last STATE" in run.error_lines[0]
     ledger = settled_ledger(emulator)
     last = position(run.states[-1])
-    assert last < len(records)
     assert all(ledger[i] == 1 for i in ids[:last])
     assert report["records_accepted"] == sum(ledger.values())
 
