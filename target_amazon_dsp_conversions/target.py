@@ -85,6 +85,9 @@ class TargetAmazonDSPConversions(TargetWithAckedState):
             batch_size_rows=self.config.get("batch_size_rows"),
         )
         self.converter: Converter = self.run.converter
+        # The SDK drains sinks on a pool of its own threads, which would not block the stop
+        # signals (`threads.py`); ours hold nothing to drain (the run delivers), so one at a time.
+        self.max_parallelism = 1
         self.stop_signal: int | None = None
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)

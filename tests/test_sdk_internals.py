@@ -7,6 +7,8 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from singer_sdk.plugin_base import BaseSingerReader, PluginBase
 from target_amazon_dsp_conversions.errors import SettingError
 from target_amazon_dsp_conversions.sdk_internals import TargetWithAckedState
 from target_amazon_dsp_conversions.target import TargetAmazonDSPConversions
+from target_amazon_dsp_conversions.threads import STOP_SIGNALS
 from tests.conftest import seed_record, singer_stream
 
 # Where the SDK calls each overridden method.
@@ -99,3 +102,30 @@ def test_a_target_starts_its_progress_thread_when_input_begins_and_ends_it_at_th
     while len(_progress_threads()) > len(before):
         assert time.monotonic() < deadline, "the progress thread outlived the run"
         time.sleep(0.05)
+
+
+def test_every_thread_of_a_run_blocks_the_stop_signals(tmp_path: Path, monkeypatch: Any) -> None:
+    """The SDK's threads too (it drained sinks on a pool of threads at the end of input): a
+    stop signal the kernel hands to a thread that does not block it leaves the main thread's
+    wait (for an answer, a free slot) uninterrupted (threads.py)."""
+    monkeypatch.chdir(tmp_path)
+    unblocked: list[str] = []
+    started: list[str] = []
+
+    def on_thread_start(*_: Any) -> None:
+        # Runs in each new thread, first thing (threading.settrace), once.
+        sys.settrace(None)
+        started.append(threading.current_thread().name)
+        if STOP_SIGNALS - signal.pthread_sigmask(signal.SIG_BLOCK, []):
+            unblocked.append(threading.current_thread().name)
+
+    target = TargetAmazonDSPConversions(config=config(), validate_config=True)
+    lines = singer_stream([seed_record(i) for i in range(250)])
+    threading.settrace(on_thread_start)
+    try:
+        target.process_lines(io.StringIO("".join(json.dumps(line) + "\n" for line in lines)))
+        target.process_endofpipe()
+    finally:
+        threading.settrace(None)  # type: ignore[arg-type]
+    assert started, "the run started no thread: nothing was checked"
+    assert unblocked == []
