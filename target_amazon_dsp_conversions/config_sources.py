@@ -15,7 +15,7 @@ from typing import Any
 from dotenv import dotenv_values, find_dotenv
 from singer_sdk import Target
 
-from target_amazon_dsp_conversions.errors import UserError
+from target_amazon_dsp_conversions.errors import UserError, json_error_reason
 from target_amazon_dsp_conversions.mapping import CONVERSION_FIELDS
 from target_amazon_dsp_conversions.setting_kinds import DEFAULTS, MAPPING, closest_name
 from target_amazon_dsp_conversions.settings import (
@@ -78,9 +78,8 @@ def read_config_file(path: str) -> dict[str, Any]:
         if path.lower().endswith((".yml", ".yaml")) or text.lstrip()[0] not in "{[":
             raise problem("is not JSON; it must hold a JSON object of settings") from None
         hint = " (a trailing comma?)" if text[: exc.pos].rstrip().endswith(",") else ""
-        raise problem(
-            f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}{hint}"
-        ) from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise problem(f"is not valid JSON: {json_error_reason(exc)} at {where}{hint}") from None
     if not isinstance(loaded, dict):
         raise problem(f"holds {_json_kind(loaded)}; it must hold a JSON object of settings")
     return loaded

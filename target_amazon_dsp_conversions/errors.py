@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
 class UserError(Exception):
     """A problem the user has to fix; the CLI prints it as one line and exits non-zero."""
+
+
+def json_error_reason(exc: json.JSONDecodeError) -> str:
+    """What is wrong with a JSON text, for a line that then says where: without the "at" some
+    of Python's messages end with ("Invalid control character at")."""
+    return exc.msg.removesuffix(" at")
 
 
 class SettingError(UserError):

@@ -38,7 +38,11 @@ from target_amazon_dsp_conversions.converter import (
     StreamSpec,
     split_lines,
 )
-from target_amazon_dsp_conversions.errors import InputError, MissingKeyPropertiesInput
+from target_amazon_dsp_conversions.errors import (
+    InputError,
+    MissingKeyPropertiesInput,
+    json_error_reason,
+)
 from target_amazon_dsp_conversions.rejects import record_line
 from target_amazon_dsp_conversions.sdk_internals import raised_by_stream_map
 from target_amazon_dsp_conversions.workers import WorkerPool
@@ -535,9 +539,9 @@ class SafeSingerReader(SingerReader):
         try:
             message = _decode(line)
         except json.JSONDecodeError as exc:
+            reason = f"{json_error_reason(exc)} at column {exc.pos + 1}"
             raise InvalidInputLine(
-                f"{where} is not valid JSON ({exc.msg} at column {exc.pos + 1}); nothing after "
-                "it was read"
+                f"{where} is not valid JSON ({reason}); nothing after it was read"
             ) from None
         except (ValueError, RecursionError) as exc:
             # An integer beyond Python's digit limit, or nesting deeper than the stack allows.

@@ -49,6 +49,8 @@ TRAILING_COMMA = (
         ("config.json", '{\n  "dry_run": true,\n  "advertiser_id": "1",\n}\n', TRAILING_COMMA),
         ("config.json", '{"dry_run": true "advertiser_id": "1"}',
          "is not valid JSON: Expecting ',' delimiter at line 1, column 18"),
+        ("config.json", '{"dry_run": true, "advertiser_id": "1\t2"}',
+         "is not valid JSON: Invalid control character at line 1, column 38"),
         ("config.json", "", EMPTY),
         ("config.json", "  \n", EMPTY),
         ("config.json", "[1, 2]", "holds a JSON array; it must hold a JSON object of settings"),

@@ -48,6 +48,8 @@ def test_broken_json_stops_after_delivering_what_came_before(
     ("line", "message"),
     [
         ('{"type": "RECORD", "stream": "conversions"}', "(RECORD) lacks record"),
+        ('{"type": "RECORD", "stream": "conversions", "record": {"order_id": "a\tb"}}',
+         "input line 9 is not valid JSON (Invalid control character at column 70)"),
         ('{"stream": "conversions"}', "input line 9 is not a Singer message (a JSON object"),
         ('{"type": "ACTIVATE_VERSION", "stream": "orders", "version": 1}',
          "input line 9: ACTIVATE_VERSION of stream 'orders' comes before the stream's SCHEMA"),
