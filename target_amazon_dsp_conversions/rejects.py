@@ -6,6 +6,9 @@ Each line also carries what a replay needs (`replay.py`): the stream's key prope
 record's dedupe ID. Lines are strict JSON: a NaN or infinite number in a record is written as
 the text "NaN", "Infinity" or "-Infinity", which every JSON reader accepts.
 
+A dry run's lines say so (`"dry_run": true`): they join the file the real run appends to, which
+rejects the same records again, and the replay leaves them out.
+
 Records converted from their input lines are kept as those lines until they are refused
 (`record_of_line`)."""
 
@@ -40,11 +43,12 @@ _MAX_INTEGER_DIGITS = 40
 class RejectsFile:
     """Appends refused records with their reasons; the one place the original record is kept."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, dry_run: bool = False) -> None:
         """Created (or opened) now, at start-up, as every output is (`files.py`); a run that
         rejects nothing leaves no file behind. A torn last line, left by a run that stopped
-        while writing it, is set aside first."""
+        while writing it, is set aside first. `dry_run`: the lines of a dry run."""
         self._file = OutputFile(SETTING, path)
+        self._marks = {"dry_run": True} if dry_run else {}
         self._lock = threading.Lock()
         if self._file.size:
             self._set_aside_torn_line()
@@ -75,6 +79,7 @@ class RejectsFile:
                 "key_properties": list(key_properties),
                 "dedupe_id": dedupe_id,
                 **(origin or {}),
+                **self._marks,
             }
         )
         with self._lock:

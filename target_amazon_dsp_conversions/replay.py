@@ -12,9 +12,10 @@ or sent again by the tap as well, counts once. No STATE: a replay moves no bookm
 Every file is checked whole before anything is written, so a line broken while editing stops
 the replay with one line naming it, not halfway through. A line torn by a crash while it was
 written (cut short; an earlier version could append the next reject to it) is skipped and
-named instead, and a whole reject appended to it is replayed. Only what a file held when the
-replay started is read: a target appending to the same file cannot feed the replay its own
-rejects.
+named instead, and a whole reject appended to it is replayed. Lines of a dry run are skipped and
+counted: it sent nothing, and the real run rejects those records again. Only what a file held
+when the replay started is read: a target appending to the same file cannot feed the replay its
+own rejects.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class _Reject:
     record: Any
     key_properties: tuple[str, ...]
     dedupe_id: str | None
+    dry_run: bool = False  # a dry run's line: skipped
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -68,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{PROGRAM}: warning: {message}", file=sys.stderr)  # noqa: T201
 
     try:
-        count = replay(args.rejects, sys.stdout, dedupe_field=args.dedupe_field, warn=warn)
+        count, dry_runs = replay(
+            args.rejects, sys.stdout, dedupe_field=args.dedupe_field, warn=warn
+        )
     except UserError as exc:
         _fail(str(exc))
     except BrokenPipeError:
@@ -78,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     done = f"{count} record{'s' if count != 1 else ''} replayed"
     if torn:
         done += f", {len(torn)} torn line{'s' if len(torn) != 1 else ''} skipped"
+    if dry_runs:
+        done += (
+            f", {dry_runs} line{'s' if dry_runs != 1 else ''} of dry runs skipped (nothing was "
+            "sent; the real run rejects those records again)"
+        )
     print(f"{PROGRAM}: {done}", file=sys.stderr)  # noqa: T201
 
 
@@ -110,13 +119,17 @@ def replay(
     *,
     dedupe_field: str = DEDUPE_FIELD,
     warn: Callable[[str], None] = lambda _: None,
-) -> int:
-    """Write the Singer messages for the rejects files at `paths`; the number of records.
-    `warn` hears of each torn line skipped."""
+) -> tuple[int, int]:
+    """Write the Singer messages for the rejects files at `paths`; the number of records, and
+    of dry-run lines skipped. `warn` hears of each torn line skipped."""
     sizes = {path: _size(path) for path in paths}
     streams: dict[str, _Stream] = {}
+    dry_runs = 0
     for path in paths:  # everything checked before anything is written
         for reject in _rejects(path, sizes[path], warn):
+            if reject.dry_run:
+                dry_runs += 1
+                continue
             stream = streams.setdefault(reject.stream, _Stream())
             if isinstance(reject.record, dict):
                 stream.properties.update(dict.fromkeys(reject.record))
@@ -125,6 +138,8 @@ def replay(
     count = 0
     for path in paths:
         for reject in _rejects(path, sizes[path]):
+            if reject.dry_run:
+                continue
             if declared.get(reject.stream) != reject.key_properties:
                 declared[reject.stream] = reject.key_properties
                 output.write(_schema(reject.stream, streams[reject.stream], reject.key_properties))
@@ -133,7 +148,7 @@ def replay(
             output.write("\n")
             count += 1
     output.flush()
-    return count
+    return count, dry_runs
 
 
 def _size(path: str) -> int:
@@ -212,7 +227,7 @@ def _checked(line: Any, where: str) -> _Reject:
                 f"{where}: the record lacks its key properties {', '.join(missing)} (the target "
                 "derives dedupe IDs from them and stops on a record without them)"
             )
-    return _Reject(line["stream"], record, tuple(keys), dedupe_id)
+    return _Reject(line["stream"], record, tuple(keys), dedupe_id, line.get("dry_run") is True)
 
 
 def _torn(text: str, error_at: int) -> bool:

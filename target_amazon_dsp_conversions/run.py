@@ -389,7 +389,7 @@ class Run(Outcomes):
         if screens_people:
             paths["suppression_list_path"] = settings.suppression_list_path
         check_distinct(paths)
-        self.rejects = RejectsFile(settings.rejects_path)
+        self.rejects = RejectsFile(settings.rejects_path, dry_run=settings.dry_run)
         try:
             if screens_people:
                 self.suppression = SuppressionList(

@@ -77,6 +77,28 @@ def test_rejected_records_fixed_and_replayed_are_accepted_once_with_their_dedupe
     assert set(emulator.accepted_ids()) == sent_before
 
 
+def test_a_dry_run_before_the_real_run_marks_its_rejects_and_the_replay_skips_them(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    """The Quickstart's order: a dry run, then the real run, appending to one rejects file."""
+    records = [seed_record(i, currency="dollars" if i % 2 else "USD") for i in range(6)]
+    for dry_run in (True, False):
+        run = run_target(emulator.target_config(dry_run=dry_run), singer_stream(records), tmp_path)
+        assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [line.get("dry_run") for line in lines] == [True] * 3 + [None] * 3
+
+    fixed = fix(tmp_path / "rejects.jsonl", lambda record: record.update(currency="USD"))
+    replayed = replay_into_target(tmp_path, fixed.name)
+
+    assert replayed.returncode == 0, replayed.stderr
+    assert (
+        "replay: 3 records replayed, 3 lines of dry runs skipped (nothing was sent; the real "
+        "run rejects those records again)" in replayed.stderr
+    )
+    assert sorted(emulator.accepted_ids().values()) == [1] * 6
+
+
 def test_a_stream_without_key_properties_keeps_the_id_its_content_gave(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
