@@ -244,7 +244,11 @@ def _unknown_variable(prefix: str, rest: str, config: Mapping[str, Any]) -> User
     variable = prefix + rest
     owner = next((n for n in _OBJECT_SETTINGS if rest.startswith(env_name(n) + "_")), None)
     if owner is None:
-        return UnknownSettingError(rest.lower(), f" (environment variable {variable})")
+        where = f"environment variable {variable}"
+        if os.environ.get(MELTANO_PROJECT_ROOT):
+            # Meltano passes a setting it does not know (`meltano config set`) the same way.
+            where += f", or {rest.lower()!r} in the loader's config in meltano.yml"
+        return UnknownSettingError(rest.lower(), f" ({where})")
     if owner in _PER_CONVERSION_FIELD:  # its keys are conversion fields
         fields = {env_name(owner, field): field for field in CONVERSION_FIELDS}
         if rest not in fields:

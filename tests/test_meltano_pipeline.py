@@ -192,7 +192,8 @@ def test_a_misspelled_variable_stops_the_pipeline_before_anything_is_sent(
     assert run.returncode != 0
     assert (
         "target-amazon-dsp-conversions: error: unknown setting 'dryrun' (environment variable "
-        "TARGET_AMAZON_DSP_CONVERSIONS_DRYRUN); did you mean 'dry_run'?" in run.stderr
+        "TARGET_AMAZON_DSP_CONVERSIONS_DRYRUN, or 'dryrun' in the loader's config in "
+        "meltano.yml); did you mean 'dry_run'?" in run.stderr
     ), run.stderr[-3000:]
     assert not [r for r in emulator.requests if r.path.endswith("/eventData")]
     assert stored_state(project).get("singer_state") is None

@@ -81,9 +81,10 @@ def test_a_misspelled_undeclared_setting_stops_the_run(
     stderr = invoke(own_project, emulator, {**config, "dryrun": "true"})
 
     assert emulator.requests == []
-    # Meltano passes an undeclared setting as a variable too; the line may name it.
+    # Meltano passes an undeclared setting as a variable too: the line names both.
     assert any(
         "target-amazon-dsp-conversions: error: unknown setting 'dryrun'" in line
+        and "'dryrun' in the loader's config in meltano.yml" in line
         and "did you mean 'dry_run'?" in line
         for line in stderr.splitlines()
     ), stderr
