@@ -20,7 +20,7 @@ from target_amazon_dsp_conversions.answers import (
     set_up_line,
 )
 from target_amazon_dsp_conversions.errors import DeliveryError, SignInError, UserError
-from target_amazon_dsp_conversions.http_session import Sessions, read_json
+from target_amazon_dsp_conversions.http_session import Answer, Sessions, read_json
 from target_amazon_dsp_conversions.http_types import Call
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class AccessTokens:
         while True:
             if self._stopping.is_set():
                 raise DeliveryError("stopped before an access token was issued")
-            answer: requests.Response | None = None
+            answer: Answer | None = None
             try:
                 answer = self._sessions.request(
                     "POST", self._token_url, data=self._form, headers={}, timeout=self._timeout
@@ -176,7 +176,7 @@ class AccessTokens:
             if self._stopping.wait(backoff_delay(attempt)):
                 raise DeliveryError("stopped while waiting for an access token")
 
-    def _accept(self, response: requests.Response) -> None:
+    def _accept(self, response: Answer) -> None:
         body = read_json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:

@@ -27,7 +27,7 @@ from target_amazon_dsp_conversions.answers import (
 )
 from target_amazon_dsp_conversions.errors import DeliveryError, SetupError
 from target_amazon_dsp_conversions.files import OutputFile
-from target_amazon_dsp_conversions.http_session import Sessions, read_json
+from target_amazon_dsp_conversions.http_session import Answer, Sessions, read_json
 from target_amazon_dsp_conversions.http_types import OutgoingRequest, Response
 from target_amazon_dsp_conversions.pacing import Pace, Ticket
 
@@ -112,7 +112,7 @@ class HttpTransport:
             headers = dict(request.headers)
             headers["Authorization"] = f"Bearer {token}"
             self._counters.count_request(upload=request.item_count > 0)
-            answer: requests.Response | None = None
+            answer: Answer | None = None
             delay: float | None = None
             try:
                 answer = self._sessions.request(
@@ -243,7 +243,7 @@ class DryRunTransport:
         self._file.close()
 
 
-def _retry_after(answer: requests.Response) -> float | None:
+def _retry_after(answer: Answer) -> float | None:
     value = answer.headers.get("Retry-After")
     if not value:
         return None

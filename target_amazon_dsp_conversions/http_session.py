@@ -1,17 +1,27 @@
 """requests sessions for every HTTP call of a run (uploads, definition calls, the token call):
 one per thread, the environment read once, and every connection cut at once when the run
-stops, so a hung request never holds a stop up for its whole timeout."""
+stops, so a hung request never holds a stop up for its whole timeout.
+
+What a server may answer is bounded: a redirect is returned as it is, never followed (it would
+send the request, its secrets included, wherever the server says, and count its answer as
+Amazon's; `answers.py` makes it a set-up problem); a body must arrive whole within the request's
+timeout and hold at most `MAX_ANSWER_BYTES` once decompressed, else the request failed as a
+timeout or a lost connection does."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
+import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -19,15 +29,28 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # URLs remembered as requests prepares them (a handful per run; bounded for odd inputs).
 _MAX_URLS = 256
+# Amazon's answers are small (a page of definitions, a 207 of 500 items: well under 1 MiB).
+MAX_ANSWER_BYTES = 16 << 20
+_CHUNK_BYTES = 1 << 16
 
 
-def read_json(answer: requests.Response) -> Any:
-    """The answer's JSON body; None when it has none or it is not JSON."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, read whole: its status, headers and (decompressed) body."""
+
+    status_code: int
+    headers: CaseInsensitiveDict[str]
+    content: bytes
+
+
+def read_json(answer: Answer) -> Any:
+    """The answer's JSON body; None when it has none or it is not JSON (or nests deeper than
+    Python can read)."""
     if not answer.content:
         return None
     try:
-        return answer.json()
-    except ValueError:
+        return json.loads(answer.content)
+    except (ValueError, RecursionError):
         return None
 
 
@@ -52,8 +75,9 @@ class Sessions:
 
     def request(
         self, method: str, url: str, *, data: Any, headers: dict[str, str], timeout: float
-    ) -> requests.Response:
-        """One request on this thread's session; raises requests' errors as they are."""
+    ) -> Answer:
+        """One request on this thread's session, its answer read whole (see the module's
+        docstring); raises requests' errors as they are."""
         if self.cut:
             raise requests.ConnectionError("the run is stopping")
         session = self._session()
@@ -69,15 +93,18 @@ class Sessions:
         prepared.prepare_body(data or {}, None)
         prepared.prepare_auth(None)
         prepared.prepare_hooks(None)
-        return session.send(
+        response = session.send(
             prepared,
             timeout=timeout,
-            allow_redirects=True,
+            allow_redirects=False,
             proxies=self._proxies_for(url),
-            stream=False,
+            stream=True,
             verify=self._verify,
             cert=None,
         )
+        with response:  # released to the pool once read whole; closed otherwise
+            content = _read_whole(response, time.monotonic() + timeout)
+        return Answer(response.status_code, response.headers, content)
 
     def cut_all(self) -> None:
         """Close every connection, in use or not: requests waiting for an answer fail at once
@@ -166,6 +193,35 @@ def _cuttable_pools(opened: Any) -> dict[str, type[HTTPConnectionPool]]:
         ConnectionCls = SecureConnection
 
     return {"http": Pool, "https": SecurePool}
+
+
+def _read_whole(response: requests.Response, deadline: float) -> bytes:
+    """The body, decompressed; requests.Timeout when it is still coming at `deadline` (each read
+    also waits at most the timeout), requests.ConnectionError beyond MAX_ANSWER_BYTES or when
+    the connection fails."""
+    raw: urllib3.BaseHTTPResponse = response.raw
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            # read1: what one read of the socket brings, so a trickle meets the deadline too.
+            chunk = raw.read1(_CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise requests.ConnectionError(
+                    f"an answer of more than {MAX_ANSWER_BYTES >> 20} MiB"
+                )
+            if time.monotonic() > deadline:
+                raise requests.Timeout("the answer was still coming when its time was up")
+            chunks.append(chunk)
+    except requests.RequestException:
+        raise  # ours, above (an OSError too)
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.Timeout(str(exc)) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise requests.ConnectionError(type(exc).__name__) from None
 
 
 def _shut(sock: socket.socket) -> None:

@@ -27,7 +27,7 @@ import requests
 from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.answers import Meaning, meaning
 from target_amazon_dsp_conversions.errors import SettingError, UserError
-from target_amazon_dsp_conversions.http_session import read_json
+from target_amazon_dsp_conversions.http_session import Sessions, read_json
 from target_amazon_dsp_conversions.http_types import Call
 from target_amazon_dsp_conversions.startup_checks import checked_settings
 
@@ -230,7 +230,7 @@ def exchange_code(
         "client_secret": client_secret,
     }
     try:
-        response = requests.post(token_url, data=form, timeout=timeout)
+        response = Sessions().request("POST", token_url, data=form, headers={}, timeout=timeout)
     except requests.RequestException as exc:
         host = urlsplit(token_url).netloc
         raise UserError(

@@ -142,6 +142,15 @@ class Faults:
     # A careless server: error answers quote the request (the token endpoint its form, with
     # the client secret and refresh token; the API its Authorization header).
     echo_request: bool = False
+    # A server that is not what it should be (a proxy, a wrong address), per kind of call:
+    # answers 307 to `redirect_to` + the path; sends its answers a byte every
+    # `trickle_seconds`; pads its answers' JSON with `pad_bytes` spaces.
+    redirect_calls: frozenset[str] = frozenset()
+    redirect_to: str = ""
+    trickle_calls: frozenset[str] = frozenset()
+    trickle_seconds: float = 0.5
+    pad_calls: frozenset[str] = frozenset()
+    pad_bytes: int = 0
 
 
 @dataclass
@@ -339,9 +348,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
-            self.wfile.write(response.body)
+            self._write_body(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout fired)
+
+    def _write_body(self, body: bytes) -> None:
+        emulator = self.server.emulator
+        faults = emulator.faults
+        if emulator.call_kind(self.command, urlsplit(self.path).path) not in faults.trickle_calls:
+            self.wfile.write(body)
+            return
+        for byte in body:  # each byte on its own, within every read timeout, never all
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            if emulator._stopping.wait(faults.trickle_seconds):
+                return
 
     do_GET = _dispatch
     do_POST = _dispatch
@@ -730,8 +751,11 @@ class AmazonAdsEmulator:
         body = self._parse_body(req)
         path = req.path
         scripted = self._scripted(req)
+        kind = self.call_kind(req.method, path)
         if scripted is not None and not (isinstance(scripted, int) and 200 <= scripted < 300):
             response = self._scripted_error(req, scripted)
+        elif kind in self.faults.redirect_calls:
+            response = _Response(307, b"", [("Location", self.faults.redirect_to + path)])
         elif path == "/auth/o2/token" and req.method == "POST":
             response = self._token(req, body)
         elif path == "/ap/oa" and req.method == "GET":
@@ -751,6 +775,8 @@ class AmazonAdsEmulator:
             response.status = scripted  # the normal answer, under the scripted status
         if self.faults.echo_request and not path.startswith("/_emulator/"):
             response = _echo_request(req, response)
+        if kind in self.faults.pad_calls:
+            response.body += b" " * self.faults.pad_bytes
         with self._lock:
             self._requests.append(
                 RecordedRequest(

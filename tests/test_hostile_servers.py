@@ -1,0 +1,80 @@
+"""Servers that are not what they should be (a proxy, a wrong address, a broken gateway): the
+target never follows a redirect (the request, its secrets included, would go wherever the server
+says, and the answer there would count as Amazon's), never waits forever for an answer that
+trickles in, and never reads an endless one into memory. Each stops the run in one line, with
+nothing lost: no STATE, the records undelivered (`http_session.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import TargetRun, run_target, seed_record, singer_stream
+from tests.emulator import AmazonAdsEmulator
+
+SECRETS = ("test-client-secret", "Atzr|test-refresh-token")
+
+
+def assert_stopped_with_nothing_lost(run: TargetRun, records: int) -> None:
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert len(run.error_lines) == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert run.states == []
+    report = run.report
+    assert report["records_accepted"] == 0
+    assert report["records_undelivered"] == records
+    assert not any(secret in run.stderr for secret in SECRETS)
+
+
+def test_a_redirected_upload_stops_the_run_and_sends_nothing_elsewhere(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    with AmazonAdsEmulator() as elsewhere:
+        emulator.faults.redirect_calls = frozenset({"upload"})
+        emulator.faults.redirect_to = elsewhere.url
+        run = run_target(
+            emulator.target_config(), singer_stream([seed_record(i) for i in range(150)]), tmp_path
+        )
+
+    assert_stopped_with_nothing_lost(run, 150)
+    assert "HTTP 307" in run.error_lines[0]
+    assert elsewhere.requests == []
+    assert emulator.accepted == []
+
+
+def test_a_redirected_token_call_sends_no_secret_elsewhere(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    with AmazonAdsEmulator() as elsewhere:
+        emulator.faults.redirect_calls = frozenset({"token"})
+        emulator.faults.redirect_to = elsewhere.url
+        run = run_target(
+            emulator.target_config(), singer_stream([seed_record(i) for i in range(5)]), tmp_path
+        )
+
+    assert_stopped_with_nothing_lost(run, 5)
+    assert "HTTP 307" in run.error_lines[0]
+    assert elsewhere.requests == []
+
+
+def test_an_answer_that_trickles_in_times_out(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
+    # A byte every half second: each read gets something well within request_timeout, and the
+    # whole answer would take minutes.
+    emulator.faults.trickle_calls = frozenset({"upload"})
+    emulator.faults.trickle_seconds = 0.5
+    config = emulator.target_config(request_timeout=3, max_retries=1)
+    run = run_target(config, singer_stream([seed_record(i) for i in range(5)]), tmp_path)
+
+    assert_stopped_with_nothing_lost(run, 5)
+    assert "failed after 1 retries (last: timeout)" in run.error_lines[0]
+
+
+def test_an_endless_answer_is_not_read_into_memory(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    emulator.faults.pad_calls = frozenset({"upload"})
+    emulator.faults.pad_bytes = 40 << 20  # valid JSON, then 40 MiB of spaces
+    config = emulator.target_config(max_retries=1)
+    run = run_target(config, singer_stream([seed_record(i) for i in range(5)]), tmp_path)
+
+    assert_stopped_with_nothing_lost(run, 5)
+    assert "failed after 1 retries (last: ConnectionError)" in run.error_lines[0]
