@@ -1,13 +1,24 @@
 """Servers that are not what they should be (a proxy, a wrong address, a broken gateway): the
 target never follows a redirect (the request, its secrets included, would go wherever the server
 says, and the answer there would count as Amazon's), never waits forever for an answer that
-trickles in, and never reads an endless one into memory. Each stops the run in one line, with
-nothing lost: no STATE, the records undelivered (`http_session.py`)."""
+trickles in, and never reads an endless one into memory, nor an endless list of definitions.
+Each stops the run in one line, with nothing lost: no STATE, the records undelivered
+(`http_session.py`, `apis/dsp_definitions.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from target_amazon_dsp_conversions.apis.dsp_definitions import (
+    MAX_PAGES,
+    DefinitionCalls,
+    DefinitionsUnavailableError,
+)
+from target_amazon_dsp_conversions.endpoints import Endpoint
+from target_amazon_dsp_conversions.http_types import OutgoingRequest, Response
 from tests.conftest import TargetRun, run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 
@@ -78,3 +89,23 @@ def test_an_endless_answer_is_not_read_into_memory(
 
     assert_stopped_with_nothing_lost(run, 5)
     assert "failed after 1 retries (last: ConnectionError)" in run.error_lines[0]
+
+
+@pytest.mark.parametrize(
+    "next_token",
+    [lambda page: "again", lambda page: f"page-{page}"],
+    ids=["a-token-that-comes-again", "pages-without-end"],
+)
+def test_a_definitions_list_that_does_not_end_stops_instead_of_reading_forever(
+    next_token: Callable[[int], str],
+) -> None:
+    pages: list[int] = []
+
+    def send(request: OutgoingRequest) -> Response:
+        pages.append(len(pages))
+        return Response(200, {"conversionDefinitions": [], "nextToken": next_token(len(pages))})
+
+    calls = DefinitionCalls(send, Endpoint("https://api.example", "client", "333"))
+    with pytest.raises(DefinitionsUnavailableError, match="the list did not end"):
+        calls.list_all("1234567890")
+    assert len(pages) <= MAX_PAGES + 1

@@ -23,6 +23,8 @@ from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest, Resp
 logger = logging.getLogger("target-amazon-dsp-conversions.definitions")
 
 PAGE_SIZE = 100
+# An advertiser with more definitions than this many pages hold is no advertiser of this world.
+MAX_PAGES = 1000
 SOURCE_TYPES = {"SERVER_TO_SERVER": "OFFLINE", "AMAZON_AD_TAG": "WEBSITE"}
 
 
@@ -70,13 +72,25 @@ class DefinitionCalls:
         read. Raises DefinitionsUnavailableError when Amazon answers with an error."""
         found: list[dict[str, Any]] = []
         page: dict[str, Any] = {"maxResults": PAGE_SIZE}
+        tokens: set[str] = set()
         while True:
             answer = self._call(Call.DEFINITIONS_LIST, page, advertiser)
             body = answer.body if isinstance(answer.body, dict) else {}
-            found.extend(d for d in body.get("conversionDefinitions") or [] if isinstance(d, dict))
-            if not body.get("nextToken"):
+            listed = body.get("conversionDefinitions")
+            if isinstance(listed, list):  # else no definition on this page
+                found.extend(d for d in listed if isinstance(d, dict))
+            token = body.get("nextToken")
+            if not token:
                 return found
-            page = {"maxResults": PAGE_SIZE, "nextToken": body["nextToken"]}
+            # A list that does not end (a page token seen before, or pages without end) is no
+            # answer of Amazon's: the run stops rather than read it forever.
+            if str(token) in tokens or len(tokens) >= MAX_PAGES:
+                raise DefinitionsUnavailableError(
+                    f"conversion definitions of advertiser {advertiser}: the list did not end "
+                    f"(a page token came again, or more than {MAX_PAGES} pages); check api_url"
+                )
+            tokens.add(str(token))
+            page = {"maxResults": PAGE_SIZE, "nextToken": token}
 
     def create(self, definition: dict[str, Any], advertiser: str) -> Response:
         """Create one definition; Amazon's answer, to be read per item unless it refuses the
