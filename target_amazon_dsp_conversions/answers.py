@@ -20,6 +20,7 @@ import random
 from enum import Enum
 from typing import Any
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.http_types import Call
 
 
@@ -199,4 +200,4 @@ def amazon_says(body: Any) -> str:
             parts.append(str(item["message"]))
     if not parts:
         parts = [str(body.get(key)) for key in ("code", "error") if body.get(key)][:1]
-    return "; ".join(parts)[:300]
+    return redaction.redacted_start("; ".join(parts), 300)

@@ -49,7 +49,8 @@ def register(*values: str | None) -> None:
         _secrets.update(new)
         # Longest first, so that a secret containing another is removed whole.
         ordered = sorted(_secrets, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(value) for value in ordered))
+        # Any case: a server may write percent-escapes in lower case (%7c for %7C).
+        _pattern = re.compile("|".join(re.escape(value) for value in ordered), re.IGNORECASE)
 
 
 def _written_forms(value: str) -> set[str]:
@@ -64,6 +65,12 @@ def redact(text: str) -> str:
     if pattern is None:
         return text
     return pattern.sub(REDACTED, text)
+
+
+def redacted_start(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, redacted before it is cut: a secret cut in half
+    would no longer be known by its value."""
+    return redact(text)[:limit]
 
 
 def forget_all() -> None:

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 import pytest
 
 from target_amazon_dsp_conversions import redaction
+from target_amazon_dsp_conversions.answers import amazon_says
+from target_amazon_dsp_conversions.apis.base import http_problem
 
 SECRET = "Atzr|IwEBI/a+secret=value"
 
@@ -26,6 +28,21 @@ def test_a_registered_value_is_blanked_out_as_is_form_encoded_and_json_escaped()
     redaction.register(SECRET, quoting, None, "")
     text = f"error: {SECRET}; {urlencode({'refresh_token': SECRET})}; {json.dumps(quoting)}"
     assert redaction.redact(text) == 'error: [redacted]; refresh_token=[redacted]; "[redacted]"'
+
+
+def test_percent_escapes_in_lower_case_are_blanked_out_too() -> None:
+    redaction.register(SECRET)
+    lower = urlencode({"refresh_token": SECRET}).replace("%7C", "%7c").replace("%2F", "%2f")
+    assert redaction.redact(f"error {lower}") == "error refresh_token=[redacted]"
+
+
+def test_amazons_words_are_redacted_before_they_are_cut() -> None:
+    token = "Atza|" + "x" * 400
+    redaction.register(token)
+    body = {"message": f"Forbidden. Request headers: Authorization=Bearer {token}"}
+    assert "xxxxxxxx" not in amazon_says(body)
+    problem = http_problem(400, "BAD", "echo " * 150 + token)
+    assert "xxxxxxxx" not in problem.message
 
 
 def test_nothing_registered_or_too_short_leaves_text_alone() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
+from target_amazon_dsp_conversions import redaction
 from target_amazon_dsp_conversions.amazon_fields import ApiRules
 from target_amazon_dsp_conversions.conversion import Conversion
 from target_amazon_dsp_conversions.endpoints import Endpoint
@@ -290,7 +291,7 @@ def http_problem(status: int, code: str | None, message: str | None) -> Problem:
         text += f" {code}"
     if message and message != code:
         text += f": {message}"
-    return Problem(f"HTTP_{status}", text[:1000], None)
+    return Problem(f"HTTP_{status}", redaction.redacted_start(text, 1000), None)
 
 
 def json_request(url: str, headers: dict[str, str], body: Any, call: Call) -> OutgoingRequest:
