@@ -181,6 +181,9 @@ class AccessTokens:
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise DeliveryError("Login with Amazon answered without an access token")
+        if not (token.isascii() and token.isprintable()) or " " in token:
+            # It goes into a header as it is: no server of Amazon's issues such a token.
+            raise DeliveryError("Login with Amazon answered with an access token no header holds")
         expires_in = body.get("expires_in", 3600)
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
         redaction.register(token)

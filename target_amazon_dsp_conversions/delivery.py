@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from target_amazon_dsp_conversions.answers import Meaning, meaning
 from target_amazon_dsp_conversions.apis.base import (
@@ -27,6 +27,7 @@ from target_amazon_dsp_conversions.http_types import OutgoingRequest, Transport
 from target_amazon_dsp_conversions.threads import stop_signals_blocked
 
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
+_Read = TypeVar("_Read")
 NOT_ACKNOWLEDGED_REASON = "Amazon's answer listed it neither as accepted nor as refused"
 
 
@@ -237,7 +238,8 @@ class Delivery:
         found = meaning(request.call, answer.status, items=len(events))
         if found is Meaning.READ_ITEMS:
             # The answer is final: whatever it says, nothing of this request is sent again.
-            results = self._api.read_multi_status(answer.body, len(events))
+            read = self._api.read_multi_status
+            results = _readable(answer.status, read, answer.body, len(events))
             outcomes = list(zip(events, results, strict=True))
             accepted = [event for event, result in outcomes if result is ACCEPTED]
             missing = [event for event, result in outcomes if result is NOT_ACKNOWLEDGED]
@@ -258,9 +260,22 @@ class Delivery:
             self._send(key, events[:middle], settled)
             self._send(key, events[middle:], settled)
         elif found is Meaning.REJECT:
-            problem = self._api.read_error(answer.status, answer.body)
+            problem = _readable(answer.status, self._api.read_error, answer.status, answer.body)
             for event in events:
                 settled.add(id(event))
                 self._outcomes.rejected(event, [problem])
         else:
             raise DeliveryError(f"unexpected answer to an upload: HTTP {answer.status}")
+
+
+def _readable(status: int, read: Callable[..., _Read], *args: Any) -> _Read:
+    """What `read(*args)` makes of an answer; an answer in no shape of Amazon's (a proxy's, a
+    broken gateway's) stops the run in one line: its events were neither accepted nor
+    refused, so they are undelivered, and no STATE passes them."""
+    try:
+        return read(*args)
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise DeliveryError(
+            f"an answer to an upload (HTTP {status}) is in no shape of Amazon's "
+            f"({type(exc).__name__}); check api_url"
+        ) from None

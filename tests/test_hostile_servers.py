@@ -12,13 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from target_amazon_dsp_conversions.apis.base import DefinitionQuery
 from target_amazon_dsp_conversions.apis.dsp_definitions import (
     MAX_PAGES,
     DefinitionCalls,
+    DefinitionResolver,
     DefinitionsUnavailableError,
 )
 from target_amazon_dsp_conversions.endpoints import Endpoint
-from target_amazon_dsp_conversions.http_types import OutgoingRequest, Response
+from target_amazon_dsp_conversions.errors import Rejected
+from target_amazon_dsp_conversions.http_types import Call, OutgoingRequest, Response
 from tests.conftest import TargetRun, run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 
@@ -92,6 +95,31 @@ def test_an_endless_answer_is_not_read_into_memory(
 
 
 @pytest.mark.parametrize(
+    ("call", "status", "raw", "line"),
+    [
+        ("upload", 207, b'{"success": [], "error": [{"index": 1, "errors": 5}]}',
+         "an answer to an upload (HTTP 207) is in no shape of Amazon's"),
+        ("upload", 400, b'{"message": "bad", "errors": 5}',
+         "an answer to an upload (HTTP 400) is in no shape of Amazon's"),
+        ("upload", 207, b"[" * 100_000 + b"]" * 100_000,
+         "HTTP 207 listed 5 of 5 events neither as accepted nor as refused"),  # unreadable
+        ("token", 200, '{"access_token": "Atza|tökén-✓", "expires_in": 3600}'.encode(),
+         "answered with an access token no header holds"),
+    ],
+    ids=["207-errors-not-a-list", "400-errors-not-a-list", "207-nested-too-deeply", "token"],
+)  # fmt: skip
+def test_an_answer_in_no_shape_of_amazons_stops_the_run_in_one_line(
+    emulator: AmazonAdsEmulator, tmp_path: Path, call: str, status: int, raw: bytes, line: str
+) -> None:
+    emulator.faults.raw_answers = {call: (status, raw)}
+    config = emulator.target_config(max_retries=0)
+    run = run_target(config, singer_stream([seed_record(i) for i in range(5)]), tmp_path)
+
+    assert_stopped_with_nothing_lost(run, 5)
+    assert line in run.stderr
+
+
+@pytest.mark.parametrize(
     "next_token",
     [lambda page: "again", lambda page: f"page-{page}"],
     ids=["a-token-that-comes-again", "pages-without-end"],
@@ -109,3 +137,25 @@ def test_a_definitions_list_that_does_not_end_stops_instead_of_reading_forever(
     with pytest.raises(DefinitionsUnavailableError, match="the list did not end"):
         calls.list_all("1234567890")
     assert len(pages) <= MAX_PAGES + 1
+
+
+def test_definitions_in_no_shape_of_amazons_are_no_definitions() -> None:
+    """A listed definition without an ID is left out, and a create answer without one refuses
+    the records it was for (DEFINITION_NOT_CREATED), with no traceback."""
+
+    def send(request: OutgoingRequest) -> Response:
+        if request.call is Call.DEFINITIONS_LIST:
+            return Response(200, {"conversionDefinitions": [{"name": "purchase"}]})
+        return Response(200, {"success": ["cd-new"], "error": "boom"})
+
+    resolver = DefinitionResolver(
+        configured={},
+        create_missing=True,
+        calls=DefinitionCalls(send, Endpoint("https://api.example", "client", "333")),
+    )
+    query = DefinitionQuery(
+        "1234567890", "SERVER_TO_SERVER", "purchase", "OFF_AMAZON_PURCHASES", None
+    )
+    with pytest.raises(Rejected) as refused:
+        resolver.lookup(query)
+    assert [problem.code for problem in refused.value.problems] == ["DEFINITION_NOT_CREATED"]

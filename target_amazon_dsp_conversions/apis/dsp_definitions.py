@@ -78,7 +78,7 @@ class DefinitionCalls:
             body = answer.body if isinstance(answer.body, dict) else {}
             listed = body.get("conversionDefinitions")
             if isinstance(listed, list):  # else no definition on this page
-                found.extend(d for d in listed if isinstance(d, dict))
+                found.extend(d for d in listed if isinstance(d, dict) and _has_id(d))
             token = body.get("nextToken")
             if not token:
                 return found
@@ -245,19 +245,18 @@ class DefinitionResolver:
         assert self._calls is not None
         created = self._calls.create(definition, query.advertiser_id)
         answer = created.body
-        success = answer.get("success") if isinstance(answer, dict) else None
+        made = _first_item(answer, "success")
         if meaning(Call.DEFINITIONS_CREATE, created.status) is Meaning.REJECT:
-            success = None  # Amazon refused the definition the records' name and type make
+            made = {}  # Amazon refused the definition the records' name and type make
             answer = {"error": [{"message": f"HTTP {created.status} {amazon_says(answer)}"}]}
-        if not success or not success[0].get("conversionDefinitionId"):
-            errors = answer.get("error") if isinstance(answer, dict) else None
-            message = (errors or [{}])[0].get("message", "no ID returned")
+        if not made.get("conversionDefinitionId"):
+            message = _first_item(answer, "error").get("message") or "no ID returned"
             raise reject(
                 "DEFINITION_NOT_CREATED",
                 f"Amazon did not create the definition {query.name!r}: {message}",
                 "name",
             )
-        definition["conversionDefinitionId"] = success[0]["conversionDefinitionId"]
+        definition["conversionDefinitionId"] = made["conversionDefinitionId"]
         listed = self._listed.get(query.advertiser_id)
         if listed is not None and listed is not _UNLISTABLE:
             listed.append(definition)
@@ -315,3 +314,16 @@ def _check_source(query: DefinitionQuery, definition: Mapping[str, Any]) -> None
             f"{query.source}",
             "source",
         )
+
+
+def _has_id(definition: dict[str, Any]) -> bool:
+    """A listed definition that can be used: it has an ID (a malformed entry is left out)."""
+    return bool(definition.get("conversionDefinitionId"))
+
+
+def _first_item(answer: Any, key: str) -> dict[str, Any]:
+    """The first object of the list `answer[key]` of a create answer ({} when there is none:
+    a malformed answer reads as one without it)."""
+    items = answer.get(key) if isinstance(answer, dict) else None
+    first = items[0] if isinstance(items, list) and items else None
+    return first if isinstance(first, dict) else {}

@@ -151,6 +151,8 @@ class Faults:
     trickle_seconds: float = 0.5
     pad_calls: frozenset[str] = frozenset()
     pad_bytes: int = 0
+    # Per kind of call: this status and raw body instead of the answer (a broken gateway).
+    raw_answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
 @dataclass
@@ -756,6 +758,9 @@ class AmazonAdsEmulator:
             response = self._scripted_error(req, scripted)
         elif kind in self.faults.redirect_calls:
             response = _Response(307, b"", [("Location", self.faults.redirect_to + path)])
+        elif kind in self.faults.raw_answers:
+            status, raw = self.faults.raw_answers[kind]
+            response = _Response(status, raw, [("Content-Type", JSON_TYPE)])
         elif path == "/auth/o2/token" and req.method == "POST":
             response = self._token(req, body)
         elif path == "/ap/oa" and req.method == "GET":
