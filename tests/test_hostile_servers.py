@@ -105,8 +105,11 @@ def test_an_endless_answer_is_not_read_into_memory(
          "HTTP 207 listed 5 of 5 events neither as accepted nor as refused"),  # unreadable
         ("token", 200, '{"access_token": "Atza|tökén-✓", "expires_in": 3600}'.encode(),
          "answered with an access token no header holds"),
+        ("definitions list", 200, b"<html>maintenance</html>",
+         "HTTP 200 without a list of definitions, which is no answer of Amazon's"),
     ],
-    ids=["207-errors-not-a-list", "400-errors-not-a-list", "207-nested-too-deeply", "token"],
+    ids=["207-errors-not-a-list", "400-errors-not-a-list", "207-nested-too-deeply", "token",
+         "definitions-list-html"],
 )  # fmt: skip
 def test_an_answer_in_no_shape_of_amazons_stops_the_run_in_one_line(
     emulator: AmazonAdsEmulator, tmp_path: Path, call: str, status: int, raw: bytes, line: str

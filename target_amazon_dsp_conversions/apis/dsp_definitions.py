@@ -77,8 +77,12 @@ class DefinitionCalls:
             answer = self._call(Call.DEFINITIONS_LIST, page, advertiser)
             body = answer.body if isinstance(answer.body, dict) else {}
             listed = body.get("conversionDefinitions")
-            if isinstance(listed, list):  # else no definition on this page
-                found.extend(d for d in listed if isinstance(d, dict) and _has_id(d))
+            if not isinstance(listed, list):  # an HTML page, say: a proxy's, not Amazon's
+                raise DefinitionsUnavailableError(
+                    f"conversion definitions of advertiser {advertiser}: HTTP {answer.status} "
+                    "without a list of definitions, which is no answer of Amazon's; check api_url"
+                )
+            found.extend(d for d in listed if isinstance(d, dict) and _has_id(d))
             token = body.get("nextToken")
             if not token:
                 return found
