@@ -194,11 +194,15 @@ class HttpTransport:
                 pace.rate,
             )
         idle = pace.seconds_without_progress()
-        if idle > self._throttle_timeout:
+        # A Retry-After longer than throttle_timeout: fail now, not once it is over.
+        asks_too_much = retry_after is not None and retry_after > self._throttle_timeout
+        if idle > self._throttle_timeout or asks_too_much:
+            asked = f", and it asks to wait {retry_after:.0f} s more" if asks_too_much else ""
             raise DeliveryError(
                 f"Amazon kept throttling account {account or '(none)'}: no request was accepted "
-                f"for {idle:.0f} s (throttle_timeout); {request.method} {_path(request.url)} "
-                "was not delivered. Run again later, or lower max_concurrent_requests"
+                f"for {idle:.0f} s{asked} (throttle_timeout {self._throttle_timeout:.0f} s); "
+                f"{request.method} {_path(request.url)} was not delivered. Run again later, or "
+                "lower max_concurrent_requests"
             )
         logger.debug(
             "%s %s: HTTP 429; waiting its turn (%.1f requests/s, Retry-After %s)",

@@ -67,6 +67,25 @@ def test_nothing_accepted_for_throttle_timeout_fails_in_one_line(
     assert run.states == [{"bookmarks": {"conversions": {"n": 100}}}]
 
 
+def test_a_retry_after_beyond_throttle_timeout_fails_at_once(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    """Waiting as long as Amazon asks (capped at 5 minutes) would pass throttle_timeout: the
+    run fails when it is told, not minutes later."""
+    emulator.throttle.configure(rate=0.000001, burst=2, retry_after=1_000_000_000)
+    records = [seed_record(i) for i in range(300)]
+    config = emulator.target_config(throttle_timeout=5, max_concurrent_requests=1)
+    started = time.monotonic()
+    run = run_target(config, singer_stream(records, state_every=100), tmp_path)
+
+    assert time.monotonic() - started < 120  # a wait of Retry-After's 300 s would not end so
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1, run.stderr[-3000:]
+    assert "and it asks to wait 300 s more (throttle_timeout 5 s)" in run.error_lines[0]
+    assert run.report["records_undelivered"] == 200
+    assert run.states == [{"bookmarks": {"conversions": {"n": 100}}}]
+
+
 def test_the_limit_changes_mid_run_and_progress_shows_the_pace(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
