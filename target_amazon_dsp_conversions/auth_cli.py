@@ -111,7 +111,7 @@ def _login(args: argparse.Namespace) -> int:
         open_browser=not args.no_browser,
         timeout=args.timeout,
         meltano_plugin=args.plugin if args.meltano else None,
-        setting_hint=f"{ENV_PREFIX}<NAME>",
+        setting_hint=_how_to_set(),
         next_step=_command("check", args.plugin if args.meltano else None),
     )
 
@@ -120,6 +120,14 @@ def _check(args: argparse.Namespace) -> int:
     return check(
         _config(args.config), probe_upload=args.probe_upload, login_command=_command("login")
     )
+
+
+def _how_to_set() -> str:
+    """How the user sets a setting where they are: under `meltano invoke`, with Meltano."""
+    plugin = os.environ.get(MELTANO_LOADER_NAME)
+    if plugin:
+        return f"set it with `meltano config set {plugin} <setting> <value>`"
+    return f"set it in the config file or {ENV_PREFIX}<NAME>"
 
 
 def _command(name: str, plugin: str | None = None) -> str:

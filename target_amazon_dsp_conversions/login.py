@@ -63,12 +63,13 @@ def sign_in(
     """Run the sign-in; save the refresh token with Meltano when `meltano_plugin` is given.
 
     `authorize_url` None means the region's consent page; `redirect_uri` None (or a loopback
-    URL) means a listener on `port`; `setting_hint` names where client_id/client_secret are set.
+    URL) means a listener on `port`; `setting_hint` says how client_id/client_secret are set
+    where the user is ("set it ...").
     """
     # Only what login needs is checked: other settings may still be unfinished at this point.
     wanted = ("region", "auth_url", "request_timeout")
     settings = checked_settings({k: config[k] for k in wanted if k in config} | {"dry_run": True})
-    fix = f"set it in the config file or {setting_hint} (from your LwA security profile)"
+    fix = f"{setting_hint} (from your LwA security profile)"
     client_id = _required(config, "client_id", fix)
     client_secret = _required(config, "client_secret", fix)
     redaction.register(client_secret)

@@ -167,6 +167,19 @@ def test_login_under_meltano_saves_the_token_with_that_meltano(
     assert "OK: no problems found" in check.stdout
 
 
+def test_login_under_meltano_says_how_to_set_what_it_lacks_with_meltano(
+    project: Project,
+) -> None:
+    run = project.run("invoke", f"{TARGET}:login", "--no-browser", check=False)
+
+    assert run.returncode == 1
+    assert (
+        f"setting 'client_id': is required: set it with `meltano config set {TARGET} <setting> "
+        "<value>`" in run.stderr
+    ), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+
+
 def test_login_under_meltano_prints_the_token_when_it_cannot_save_it(
     project: Project, emulator: AmazonAdsEmulator
 ) -> None:
