@@ -54,6 +54,12 @@ def check(config: Mapping[str, Any], *, probe_upload: bool, login_command: str) 
         )
         config = {k: v for k, v in config.items() if k != "advertiser_id"}
     if missing:
+        # The other settings are checked all the same (as a dry run's, which needs no
+        # credentials), so that one pass names every problem.
+        try:
+            checked_settings({**config, "dry_run": True})
+        except UserError as exc:
+            report.problem(str(exc))
         return _finish(report)
     # A check tests the real connection even when the config is set up for a dry run.
     settings = checked_settings({**config, "dry_run": False})

@@ -385,6 +385,20 @@ def test_check_says_what_to_fix(emulator, tmp_path, overrides, setup, problem):
     assert "Traceback" not in result.stderr
 
 
+def test_check_names_a_bad_setting_beside_missing_credentials(emulator, tmp_path):
+    config = {"advertiser_id": "1234567890", "dryrun": True}
+    result = _check(tmp_path, config)
+    assert result.returncode == 1
+    assert _problems(result) == [
+        "problem: client_id is not set: the LwA client ID of your Amazon Ads API app",
+        "problem: client_secret is not set: the LwA client secret of your Amazon Ads API app",
+        "problem: refresh_token is not set: sign in with Amazon "
+        "(target-amazon-dsp-conversions-auth login)",
+        "problem: unknown setting 'dryrun'; did you mean 'dry_run'?",
+    ]
+    assert "Traceback" not in result.stderr
+
+
 def test_check_lists_the_available_advertisers_for_an_entity_id(emulator, tmp_path):
     result = _check(tmp_path, emulator.target_config(advertiser_id="ENTITY2ABCDEF123"))
     assert result.returncode == 1
