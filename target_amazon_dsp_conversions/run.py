@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -412,6 +413,16 @@ class Run(Outcomes):
             self._close_outputs()
             raise
 
+    def _files_written(self) -> list[str]:
+        """Where this run's records and requests went, for the line before the summary."""
+        settings = self.settings
+        files = [
+            (self.stats.records_rejected > 0, "rejects", settings.rejects_path),
+            (settings.dry_run, "requests of the dry run", settings.dry_run_path),
+            (self._report_file is not None, "run report", settings.report_path),
+        ]
+        return [f"{what} {os.path.abspath(path)}" for wrote, what, path in files if wrote and path]
+
     def _close_outputs(self) -> None:
         for output in (self.journal, self.suppression, self.rejects, self._dry_run_file):
             if output is not None:
@@ -596,6 +607,9 @@ class Run(Outcomes):
                 self.delivery.fail(exc)
                 logger.error("%s", exc)
         self._close_outputs()
+        written = self._files_written()
+        if written:
+            logger.info("Files: %s", "; ".join(written))
         summary = self.stats.summary_line(dry_run=self.settings.dry_run)
         if self.stats.failure is None and not self.stats.records_undelivered:
             logger.info("%s", summary)

@@ -85,6 +85,7 @@ def test_a_dry_run_before_the_real_run_marks_its_rejects_and_the_replay_skips_th
     for dry_run in (True, False):
         run = run_target(emulator.target_config(dry_run=dry_run), singer_stream(records), tmp_path)
         assert run.returncode == 0, run.stderr
+        assert f"Files: rejects {tmp_path / 'rejects.jsonl'}" in run.stderr  # where they are
     lines = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert [line.get("dry_run") for line in lines] == [True] * 3 + [None] * 3
 
