@@ -4,6 +4,7 @@ and the rule for a 401: refresh, unless the refused token is the one a refresh j
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -185,11 +186,23 @@ class AccessTokens:
             # It goes into a header as it is: no server of Amazon's issues such a token.
             raise DeliveryError("Login with Amazon answered with an access token no header holds")
         expires_in = body.get("expires_in", 3600)
-        lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
+        lifetime = _lifetime(expires_in)
         redaction.register(token)
         self._token = token
         self._expires_at = time.monotonic() + max(0.0, lifetime - EXPIRY_MARGIN_SECONDS)
         logger.debug("Access token refreshed; valid for %.0f s", lifetime)
+
+
+def _lifetime(expires_in: Any) -> float:
+    """An access token's lifetime in seconds; an hour (LwA's) when the answer gives none that is
+    a finite number."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        return 3600.0
+    try:
+        lifetime = float(expires_in)
+    except OverflowError:  # an integer of hundreds of digits
+        return 3600.0
+    return lifetime if math.isfinite(lifetime) else 3600.0
 
 
 def _refusal(status: int, body: Any) -> str:

@@ -144,7 +144,7 @@ class Sessions:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = _NoRedirects()
             session.trust_env = False
             session.verify = self._verify
             # One session per thread, so one kept-alive connection each is enough.
@@ -153,6 +153,14 @@ class Sessions:
             session.mount("https://", adapter)
             self._local.session = session
         return session
+
+
+class _NoRedirects(requests.Session):
+    """A session that sees no redirect in any answer: even with `allow_redirects=False`,
+    requests reads a redirect's whole body (no cap, no deadline) and parses its Location."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        """None: the answer is returned as it is (`answers.py` says what a 3xx means)."""
 
 
 class _CuttableAdapter(HTTPAdapter):

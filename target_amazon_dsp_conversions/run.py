@@ -391,6 +391,7 @@ class Run(Outcomes):
             paths["suppression_list_path"] = settings.suppression_list_path
         check_distinct(paths)
         self.rejects = RejectsFile(settings.rejects_path, dry_run=settings.dry_run)
+        self._report_written = False
         try:
             if screens_people:
                 self.suppression = SuppressionList(
@@ -419,7 +420,7 @@ class Run(Outcomes):
         files = [
             (self.stats.records_rejected > 0, "rejects", settings.rejects_path),
             (settings.dry_run, "requests of the dry run", settings.dry_run_path),
-            (self._report_file is not None, "run report", settings.report_path),
+            (self._report_written, "run report", settings.report_path),
         ]
         return [f"{what} {os.path.abspath(path)}" for wrote, what, path in files if wrote and path]
 
@@ -606,6 +607,8 @@ class Run(Outcomes):
                 self.stats.fail(str(exc))
                 self.delivery.fail(exc)
                 logger.error("%s", exc)
+            else:
+                self._report_written = True
         self._close_outputs()
         written = self._files_written()
         if written:

@@ -55,6 +55,24 @@ def test_a_redirected_upload_stops_the_run_and_sends_nothing_elsewhere(
     assert emulator.accepted == []
 
 
+def test_a_redirect_with_an_endless_body_or_a_broken_location_stops_in_one_line(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # requests reads a redirect's body and parses its Location even when it does not follow.
+    emulator.faults.redirect_calls = frozenset({"upload"})
+    emulator.faults.redirect_to = "http://[::1"  # no URL: ValueError where it is parsed
+    emulator.faults.pad_calls = frozenset({"upload"})
+    emulator.faults.pad_bytes = 40 << 20
+    run = run_target(
+        emulator.target_config(max_retries=1),
+        singer_stream([seed_record(i) for i in range(5)]),
+        tmp_path,
+    )
+
+    assert_stopped_with_nothing_lost(run, 5)
+    assert "failed after 1 retries (last: ConnectionError)" in run.error_lines[0]
+
+
 def test_a_redirected_token_call_sends_no_secret_elsewhere(
     emulator: AmazonAdsEmulator, tmp_path: Path
 ) -> None:
@@ -140,6 +158,15 @@ def test_a_definitions_list_that_does_not_end_stops_instead_of_reading_forever(
     with pytest.raises(DefinitionsUnavailableError, match="the list did not end"):
         calls.list_all("1234567890")
     assert len(pages) <= MAX_PAGES + 1
+
+
+def test_a_page_of_definitions_without_its_list_is_an_empty_page() -> None:
+    """Amazon's schema does not require `conversionDefinitions`: an advertiser without any."""
+    calls = DefinitionCalls(
+        lambda request: Response(200, {"maxResults": 100}),
+        Endpoint("https://api.example", "client", "333"),
+    )
+    assert calls.list_all("1234567890") == []
 
 
 def test_definitions_in_no_shape_of_amazons_are_no_definitions() -> None:

@@ -75,8 +75,8 @@ class DefinitionCalls:
         tokens: set[str] = set()
         while True:
             answer = self._call(Call.DEFINITIONS_LIST, page, advertiser)
-            body = answer.body if isinstance(answer.body, dict) else {}
-            listed = body.get("conversionDefinitions")
+            body = answer.body
+            listed = body.get("conversionDefinitions", []) if isinstance(body, dict) else None
             if not isinstance(listed, list):  # an HTML page, say: a proxy's, not Amazon's
                 raise DefinitionsUnavailableError(
                     f"conversion definitions of advertiser {advertiser}: HTTP {answer.status} "
