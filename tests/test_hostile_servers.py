@@ -28,6 +28,14 @@ from tests.emulator import AmazonAdsEmulator
 SECRETS = ("test-client-secret", "Atzr|test-refresh-token")
 
 
+def run_records(
+    emulator: AmazonAdsEmulator, tmp_path: Path, records: int = 5, **config: object
+) -> TargetRun:
+    """The target on `records` seed records against the emulator, with these settings."""
+    stream = singer_stream([seed_record(i) for i in range(records)])
+    return run_target(emulator.target_config(**config), stream, tmp_path)
+
+
 def assert_stopped_with_nothing_lost(run: TargetRun, records: int) -> None:
     assert run.returncode == 1, run.stderr[-3000:]
     assert len(run.error_lines) == 1, run.stderr[-3000:]
@@ -39,17 +47,17 @@ def assert_stopped_with_nothing_lost(run: TargetRun, records: int) -> None:
     assert not any(secret in run.stderr for secret in SECRETS)
 
 
-def test_a_redirected_upload_stops_the_run_and_sends_nothing_elsewhere(
-    emulator: AmazonAdsEmulator, tmp_path: Path
+@pytest.mark.parametrize(("call", "records"), [("upload", 150), ("token", 5)])
+def test_a_redirect_elsewhere_stops_the_run_and_sends_nothing_there(
+    emulator: AmazonAdsEmulator, tmp_path: Path, call: str, records: int
 ) -> None:
+    """An upload: its events; the token call: the client secret and refresh token."""
     with AmazonAdsEmulator() as elsewhere:
-        emulator.faults.redirect_calls = frozenset({"upload"})
+        emulator.faults.redirect_calls = frozenset({call})
         emulator.faults.redirect_to = elsewhere.url
-        run = run_target(
-            emulator.target_config(), singer_stream([seed_record(i) for i in range(150)]), tmp_path
-        )
+        run = run_records(emulator, tmp_path, records)
 
-    assert_stopped_with_nothing_lost(run, 150)
+    assert_stopped_with_nothing_lost(run, records)
     assert "HTTP 307" in run.error_lines[0]
     assert elsewhere.requests == []
     assert emulator.accepted == []
@@ -63,29 +71,10 @@ def test_a_redirect_with_an_endless_body_or_a_broken_location_stops_in_one_line(
     emulator.faults.redirect_to = "http://[::1"  # no URL: ValueError where it is parsed
     emulator.faults.pad_calls = frozenset({"upload"})
     emulator.faults.pad_bytes = 40 << 20
-    run = run_target(
-        emulator.target_config(max_retries=1),
-        singer_stream([seed_record(i) for i in range(5)]),
-        tmp_path,
-    )
+    run = run_records(emulator, tmp_path, max_retries=1)
 
     assert_stopped_with_nothing_lost(run, 5)
     assert "failed after 1 retries (last: ConnectionError)" in run.error_lines[0]
-
-
-def test_a_redirected_token_call_sends_no_secret_elsewhere(
-    emulator: AmazonAdsEmulator, tmp_path: Path
-) -> None:
-    with AmazonAdsEmulator() as elsewhere:
-        emulator.faults.redirect_calls = frozenset({"token"})
-        emulator.faults.redirect_to = elsewhere.url
-        run = run_target(
-            emulator.target_config(), singer_stream([seed_record(i) for i in range(5)]), tmp_path
-        )
-
-    assert_stopped_with_nothing_lost(run, 5)
-    assert "HTTP 307" in run.error_lines[0]
-    assert elsewhere.requests == []
 
 
 def test_an_answer_that_trickles_in_times_out(emulator: AmazonAdsEmulator, tmp_path: Path) -> None:
@@ -93,8 +82,7 @@ def test_an_answer_that_trickles_in_times_out(emulator: AmazonAdsEmulator, tmp_p
     # whole answer would take minutes.
     emulator.faults.trickle_calls = frozenset({"upload"})
     emulator.faults.trickle_seconds = 0.5
-    config = emulator.target_config(request_timeout=3, max_retries=1)
-    run = run_target(config, singer_stream([seed_record(i) for i in range(5)]), tmp_path)
+    run = run_records(emulator, tmp_path, request_timeout=3, max_retries=1)
 
     assert_stopped_with_nothing_lost(run, 5)
     assert "failed after 1 retries (last: timeout)" in run.error_lines[0]
@@ -105,8 +93,7 @@ def test_an_endless_answer_is_not_read_into_memory(
 ) -> None:
     emulator.faults.pad_calls = frozenset({"upload"})
     emulator.faults.pad_bytes = 40 << 20  # valid JSON, then 40 MiB of spaces
-    config = emulator.target_config(max_retries=1)
-    run = run_target(config, singer_stream([seed_record(i) for i in range(5)]), tmp_path)
+    run = run_records(emulator, tmp_path, max_retries=1)
 
     assert_stopped_with_nothing_lost(run, 5)
     assert "failed after 1 retries (last: ConnectionError)" in run.error_lines[0]
@@ -133,8 +120,7 @@ def test_an_answer_in_no_shape_of_amazons_stops_the_run_in_one_line(
     emulator: AmazonAdsEmulator, tmp_path: Path, call: str, status: int, raw: bytes, line: str
 ) -> None:
     emulator.faults.raw_answers = {call: (status, raw)}
-    config = emulator.target_config(max_retries=0)
-    run = run_target(config, singer_stream([seed_record(i) for i in range(5)]), tmp_path)
+    run = run_records(emulator, tmp_path, max_retries=0)
 
     assert_stopped_with_nothing_lost(run, 5)
     assert line in run.stderr
