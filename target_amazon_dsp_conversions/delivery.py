@@ -260,6 +260,14 @@ class Delivery:
             self._send(key, events[:middle], settled)
             self._send(key, events[middle:], settled)
         elif found is Meaning.REJECT:
+            if not isinstance(answer.body, dict):
+                # Amazon refuses a request's content with a JSON error of its own. Without one
+                # (a proxy's page, an empty body) no record was refused: rejecting them all
+                # for what is likely the address's fault would move STATE past them.
+                raise DeliveryError(
+                    f"an answer to an upload (HTTP {answer.status}) is in no shape of "
+                    "Amazon's (no JSON error); check api_url and any proxy in between"
+                )
             problem = _readable(answer.status, self._api.read_error, answer.status, answer.body)
             for event in events:
                 settled.add(id(event))

@@ -106,6 +106,10 @@ def test_an_endless_answer_is_not_read_into_memory(
          "an answer to an upload (HTTP 207) is in no shape of Amazon's"),
         ("upload", 400, b'{"message": "bad", "errors": 5}',
          "an answer to an upload (HTTP 400) is in no shape of Amazon's"),
+        ("upload", 400, b"<html><body>400 Bad Request</body></html>",
+         "an answer to an upload (HTTP 400) is in no shape of Amazon's (no JSON error)"),
+        ("upload", 422, b"",
+         "an answer to an upload (HTTP 422) is in no shape of Amazon's (no JSON error)"),
         ("upload", 207, b"[" * 100_000 + b"]" * 100_000,
          "HTTP 207 listed 5 of 5 events neither as accepted nor as refused"),  # unreadable
         ("token", 200, '{"access_token": "Atza|tökén-✓", "expires_in": 3600}'.encode(),
@@ -113,7 +117,8 @@ def test_an_endless_answer_is_not_read_into_memory(
         ("definitions list", 200, b"<html>maintenance</html>",
          "HTTP 200 without a list of definitions, which is no answer of Amazon's"),
     ],
-    ids=["207-errors-not-a-list", "400-errors-not-a-list", "207-nested-too-deeply", "token",
+    ids=["207-errors-not-a-list", "400-errors-not-a-list", "400-html", "422-empty",
+         "207-nested-too-deeply", "token",
          "definitions-list-html"],
 )  # fmt: skip
 def test_an_answer_in_no_shape_of_amazons_stops_the_run_in_one_line(
