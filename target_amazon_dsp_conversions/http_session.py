@@ -5,7 +5,8 @@ stops, so a hung request never holds a stop up for its whole timeout.
 What a server may answer is bounded: a redirect is returned as it is, never followed (it would
 send the request, its secrets included, wherever the server says, and count its answer as
 Amazon's; `answers.py` makes it a set-up problem); a body must arrive whole within the request's
-timeout and hold at most `MAX_ANSWER_BYTES` once decompressed, else the request failed as a
+timeout and hold at most `MAX_ANSWER_BYTES` once decompressed, and the whole answer, status line
+and headers included, within `ANSWER_TIMEOUTS` timeouts of sending, else the request failed as a
 timeout or a lost connection does."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +29,17 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from target_amazon_dsp_conversions.threads import stop_signals_blocked
+
 # URLs remembered as requests prepares them (a handful per run; bounded for odd inputs).
 _MAX_URLS = 256
 # Amazon's answers are small (a page of definitions, a 207 of 500 items: well under 1 MiB).
 MAX_ANSWER_BYTES = 16 << 20
 _CHUNK_BYTES = 1 << 16
+# A request's whole answer must have come this many timeouts after sending: one to its first
+# byte, one for the rest. Each read of the status line and headers waits at most one timeout,
+# so a server trickling them byte by byte would otherwise hold the request for ever.
+ANSWER_TIMEOUTS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,7 @@ class Sessions:
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.cut = False
+        self._deadlines = _Deadlines()
         # requests reads the environment (proxies, netrc, CA bundle) on every request when
         # trust_env is on, which costs more CPU than the request itself; it is read here once,
         # with requests' own rules, and the sessions do not look again.
@@ -93,17 +102,24 @@ class Sessions:
         prepared.prepare_body(data or {}, None)
         prepared.prepare_auth(None)
         prepared.prepare_hooks(None)
-        response = session.send(
-            prepared,
-            timeout=timeout,
-            allow_redirects=False,
-            proxies=self._proxies_for(url),
-            stream=True,
-            verify=self._verify,
-            cert=None,
-        )
-        with response:  # released to the pool once read whole; closed otherwise
-            content = _read_whole(response, time.monotonic() + timeout)
+        deadline = time.monotonic() + ANSWER_TIMEOUTS * timeout
+        with self._deadlines.watch(deadline, self._thread_sockets()) as watched:
+            try:
+                response = session.send(
+                    prepared,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    proxies=self._proxies_for(url),
+                    stream=True,
+                    verify=self._verify,
+                    cert=None,
+                )
+                with response:  # released to the pool once read whole; closed otherwise
+                    content = _read_whole(response, time.monotonic() + timeout)
+            except requests.RequestException:
+                if watched.cut:
+                    raise requests.Timeout("the answer was still coming at its deadline") from None
+                raise
         return Answer(response.status_code, response.headers, content)
 
     def cut_all(self) -> None:
@@ -116,11 +132,19 @@ class Sessions:
             _shut(sock)
 
     def _opened(self, sock: socket.socket) -> None:
+        self._thread_sockets().add(sock)  # connections open in the thread that uses them
         with self._lock:
             self._sockets.add(sock)
             cut = self.cut
         if cut:
             _shut(sock)
+
+    def _thread_sockets(self) -> weakref.WeakSet[socket.socket]:
+        """The sockets of this thread's session (one per host it talks to)."""
+        sockets: weakref.WeakSet[socket.socket] | None = getattr(self._local, "sockets", None)
+        if sockets is None:
+            sockets = self._local.sockets = weakref.WeakSet()
+        return sockets
 
     def _prepared_url(self, url: str) -> str:
         prepared = self._urls.get(url)
@@ -201,6 +225,65 @@ def _cuttable_pools(opened: Any) -> dict[str, type[HTTPConnectionPool]]:
         ConnectionCls = SecureConnection
 
     return {"http": Pool, "https": SecurePool}
+
+
+@dataclass(slots=True)
+class _Watched:
+    """A request under watch: its deadline, the sockets it may be using, whether it was cut."""
+
+    deadline: float
+    sockets: weakref.WeakSet[socket.socket]
+    cut: bool = False
+
+
+class _Deadlines:
+    """Cuts the connections of a request still waiting for its answer at its deadline: the
+    read fails at once, and the request counts as timed out (retried). One thread watches
+    every request of the sessions, started with the first and ended once none was watched
+    for a while."""
+
+    _IDLE_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._watched: dict[int, _Watched] = {}
+        self._changed = threading.Condition()
+        self._watching = False
+
+    @contextlib.contextmanager
+    def watch(self, deadline: float, sockets: weakref.WeakSet[socket.socket]) -> Iterator[_Watched]:
+        """Within the block, `sockets` are cut once `deadline` (monotonic) passes."""
+        watched = _Watched(deadline, sockets)
+        with self._changed:
+            self._watched[id(watched)] = watched
+            if not self._watching:
+                self._watching = True
+                with stop_signals_blocked():
+                    threading.Thread(target=self._run, name="deadlines", daemon=True).start()
+        try:
+            yield watched
+        finally:
+            with self._changed:
+                self._watched.pop(id(watched), None)
+
+    def _run(self) -> None:
+        with self._changed:
+            idle_since = time.monotonic()
+            while True:
+                now = time.monotonic()
+                due = [key for key, watched in self._watched.items() if watched.deadline <= now]
+                for key in due:
+                    watched = self._watched.pop(key)
+                    watched.cut = True
+                    for sock in list(watched.sockets):
+                        _shut(sock)
+                if self._watched:
+                    idle_since = now
+                elif now - idle_since >= self._IDLE_SECONDS:
+                    self._watching = False
+                    return
+                # Requests come and go far more often than deadlines pass: no wake-up per
+                # request, a look every second (a cut comes at most a second late).
+                self._changed.wait(1.0)
 
 
 def _read_whole(response: requests.Response, deadline: float) -> bytes:

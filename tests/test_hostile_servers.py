@@ -7,6 +7,7 @@ Each stops the run in one line, with nothing lost: no STATE, the records undeliv
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +87,22 @@ def test_an_answer_that_trickles_in_times_out(emulator: AmazonAdsEmulator, tmp_p
 
     assert_stopped_with_nothing_lost(run, 5)
     assert "failed after 1 retries (last: timeout)" in run.error_lines[0]
+
+
+def test_a_status_line_and_headers_that_trickle_in_time_out(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # Each read of the status line and headers gets a byte well within request_timeout; they
+    # would take a minute. The whole answer is due two timeouts after sending.
+    emulator.faults.trickle_calls = frozenset({"upload"})
+    emulator.faults.trickle_head = True
+    emulator.faults.trickle_seconds = 0.3
+    started = time.monotonic()
+    run = run_records(emulator, tmp_path, request_timeout=1, max_retries=1)
+
+    assert_stopped_with_nothing_lost(run, 5)
+    assert "failed after 1 retries (last: timeout)" in run.error_lines[0]
+    assert time.monotonic() - started < 30, "the headers held the run"
 
 
 def test_an_endless_answer_is_not_read_into_memory(

@@ -143,12 +143,14 @@ class Faults:
     # the client secret and refresh token; the API its Authorization header).
     echo_request: bool = False
     # A server that is not what it should be (a proxy, a wrong address), per kind of call:
-    # answers 307 to `redirect_to` + the path; sends its answers a byte every
-    # `trickle_seconds`; pads its answers' JSON with `pad_bytes` spaces.
+    # answers 307 to `redirect_to` + the path; sends its answers' bodies (or, with
+    # `trickle_head`, their status lines and headers) a byte every `trickle_seconds`; pads its
+    # answers' JSON with `pad_bytes` spaces.
     redirect_calls: frozenset[str] = frozenset()
     redirect_to: str = ""
     trickle_calls: frozenset[str] = frozenset()
     trickle_seconds: float = 0.5
+    trickle_head: bool = False
     pad_calls: frozenset[str] = frozenset()
     pad_bytes: int = 0
     # Per kind of call: this status and raw body instead of the answer (a broken gateway).
@@ -344,27 +346,38 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        emulator = self.server.emulator
+        trickle = emulator.call_kind(self.command, split.path) in emulator.faults.trickle_calls
         try:
             self.send_response(response.status)
             for name, value in response.headers:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self._write_body(response.body)
+            if trickle and emulator.faults.trickle_head:
+                self._headers_buffer.append(b"\r\n")
+                head, self._headers_buffer = b"".join(self._headers_buffer), []
+                if not self._trickle(head):
+                    return
+            else:
+                self.end_headers()
+            if trickle and not emulator.faults.trickle_head:
+                self._trickle(response.body)
+            else:
+                self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout fired)
 
-    def _write_body(self, body: bytes) -> None:
+    def _trickle(self, data: bytes) -> bool:
+        """Each byte on its own, within every read timeout, never all at once; False when the
+        emulator stopped meanwhile."""
         emulator = self.server.emulator
-        faults = emulator.faults
-        if emulator.call_kind(self.command, urlsplit(self.path).path) not in faults.trickle_calls:
-            self.wfile.write(body)
-            return
-        for byte in body:  # each byte on its own, within every read timeout, never all
+        for byte in data:
             self.wfile.write(bytes([byte]))
             self.wfile.flush()
-            if emulator._stopping.wait(faults.trickle_seconds):
-                return
+            if emulator._stopping.wait(emulator.faults.trickle_seconds):
+                self.close_connection = True
+                return False
+        return True
 
     do_GET = _dispatch
     do_POST = _dispatch
