@@ -29,6 +29,7 @@ from target_amazon_dsp_conversions.threads import stop_signals_blocked
 logger = logging.getLogger("target-amazon-dsp-conversions.delivery")
 _Read = TypeVar("_Read")
 NOT_ACKNOWLEDGED_REASON = "Amazon's answer listed it neither as accepted nor as refused"
+TOO_LARGE = 413
 
 
 class Sender(Protocol):
@@ -260,10 +261,11 @@ class Delivery:
             self._send(key, events[:middle], settled)
             self._send(key, events[middle:], settled)
         elif found is Meaning.REJECT:
-            if not isinstance(answer.body, dict):
+            if not isinstance(answer.body, dict) and answer.status != TOO_LARGE:
                 # Amazon refuses a request's content with a JSON error of its own. Without one
                 # (a proxy's page, an empty body) no record was refused: rejecting them all
-                # for what is likely the address's fault would move STATE past them.
+                # for what is likely the address's fault would move STATE past them. (A 413
+                # for one event is that event's, whoever says it.)
                 raise DeliveryError(
                     f"an answer to an upload (HTTP {answer.status}) is in no shape of "
                     "Amazon's (no JSON error); check api_url and any proxy in between"

@@ -18,7 +18,6 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +101,11 @@ class Sessions:
         prepared.prepare_body(data or {}, None)
         prepared.prepare_auth(None)
         prepared.prepare_hooks(None)
-        deadline = time.monotonic() + ANSWER_TIMEOUTS * timeout
-        with self._deadlines.watch(deadline, self._thread_sockets()) as watched:
+        watched = self._deadlines.watch(
+            time.monotonic() + ANSWER_TIMEOUTS * timeout, self._thread_sockets()
+        )
+        self._local.watched = watched
+        try:
             try:
                 response = session.send(
                     prepared,
@@ -116,10 +118,13 @@ class Sessions:
                 )
                 with response:  # released to the pool once read whole; closed otherwise
                     content = _read_whole(response, time.monotonic() + timeout)
-            except requests.RequestException:
-                if watched.cut:
-                    raise requests.Timeout("the answer was still coming at its deadline") from None
+            finally:
+                cut = self._deadlines.unwatch(watched)
+        except requests.RequestException:
+            if not cut:
                 raise
+        if cut:  # a connection cut mid-headers reads as headers that ended and no body
+            raise requests.Timeout("the answer was still coming at its deadline")
         return Answer(response.status_code, response.headers, content)
 
     def cut_all(self) -> None:
@@ -133,10 +138,11 @@ class Sessions:
 
     def _opened(self, sock: socket.socket) -> None:
         self._thread_sockets().add(sock)  # connections open in the thread that uses them
+        watched: _Watched | None = getattr(self._local, "watched", None)
         with self._lock:
             self._sockets.add(sock)
             cut = self.cut
-        if cut:
+        if cut or (watched is not None and watched.cut):  # connected after the deadline
             _shut(sock)
 
     def _thread_sockets(self) -> weakref.WeakSet[socket.socket]:
@@ -240,50 +246,64 @@ class _Deadlines:
     """Cuts the connections of a request still waiting for its answer at its deadline: the
     read fails at once, and the request counts as timed out (retried). One thread watches
     every request of the sessions, started with the first and ended once none was watched
-    for a while."""
+    for a while; it looks once a second (a cut comes at most a second late), so a request
+    costs two dictionary changes, not a wake-up."""
 
     _IDLE_SECONDS = 5.0
 
     def __init__(self) -> None:
         self._watched: dict[int, _Watched] = {}
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._watching = False
 
-    @contextlib.contextmanager
-    def watch(self, deadline: float, sockets: weakref.WeakSet[socket.socket]) -> Iterator[_Watched]:
-        """Within the block, `sockets` are cut once `deadline` (monotonic) passes."""
+    def watch(self, deadline: float, sockets: weakref.WeakSet[socket.socket]) -> _Watched:
+        """`sockets` are cut once `deadline` (monotonic) passes, unless `unwatch`ed before."""
         watched = _Watched(deadline, sockets)
-        with self._changed:
+        with self._lock:
             self._watched[id(watched)] = watched
             if not self._watching:
                 self._watching = True
                 with stop_signals_blocked():
                     threading.Thread(target=self._run, name="deadlines", daemon=True).start()
-        try:
-            yield watched
-        finally:
-            with self._changed:
-                self._watched.pop(id(watched), None)
+        return watched
+
+    def unwatch(self, watched: _Watched) -> bool:
+        """No longer watched; whether it was cut."""
+        with self._lock:
+            self._watched.pop(id(watched), None)
+            return watched.cut
 
     def _run(self) -> None:
-        with self._changed:
-            idle_since = time.monotonic()
+        idle_since = time.monotonic()
+        try:
             while True:
+                time.sleep(1.0)
                 now = time.monotonic()
-                due = [key for key, watched in self._watched.items() if watched.deadline <= now]
-                for key in due:
-                    watched = self._watched.pop(key)
-                    watched.cut = True
-                    for sock in list(watched.sockets):
+                with self._lock:
+                    due = [w for w in self._watched.values() if w.deadline <= now]
+                    for watched in due:
+                        del self._watched[id(watched)]
+                        watched.cut = True
+                    if self._watched or due:
+                        idle_since = now
+                    elif now - idle_since >= self._IDLE_SECONDS:
+                        self._watching = False
+                        return
+                for watched in due:
+                    for sock in _snapshot(watched.sockets):
                         _shut(sock)
-                if self._watched:
-                    idle_since = now
-                elif now - idle_since >= self._IDLE_SECONDS:
-                    self._watching = False
-                    return
-                # Requests come and go far more often than deadlines pass: no wake-up per
-                # request, a look every second (a cut comes at most a second late).
-                self._changed.wait(1.0)
+        finally:
+            with self._lock:
+                self._watching = False
+
+
+def _snapshot(sockets: weakref.WeakSet[socket.socket]) -> list[socket.socket]:
+    """The sockets now (their thread may add one meanwhile, which a plain list() refuses)."""
+    while True:
+        try:
+            return list(sockets)
+        except RuntimeError:  # noqa: PERF203 - changed size during iteration: look again
+            continue
 
 
 def _read_whole(response: requests.Response, deadline: float) -> bytes:
@@ -317,5 +337,9 @@ def _read_whole(response: requests.Response, deadline: float) -> bytes:
 
 def _shut(sock: socket.socket) -> None:
     # shutdown, not close: it wakes a thread blocked reading the socket; the owner closes it.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+    # The socket's own shutdown, not TLS's (which drops the TLS state first: a thread sending
+    # at that instant would send in the clear); urllib3's TLS-in-TLS wrapper (an HTTPS proxy)
+    # holds its socket as `.socket`.
+    raw = getattr(sock, "socket", sock)
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        socket.socket.shutdown(raw, socket.SHUT_RDWR)

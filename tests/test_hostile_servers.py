@@ -127,6 +127,8 @@ def test_an_endless_answer_is_not_read_into_memory(
          "an answer to an upload (HTTP 400) is in no shape of Amazon's (no JSON error)"),
         ("upload", 422, b"",
          "an answer to an upload (HTTP 422) is in no shape of Amazon's (no JSON error)"),
+        ("upload", 451, b"<html>blocked</html>",
+         "an answer to an upload (HTTP 451) is in no shape of Amazon's (no JSON error)"),
         ("upload", 207, b"[" * 100_000 + b"]" * 100_000,
          "HTTP 207 listed 5 of 5 events neither as accepted nor as refused"),  # unreadable
         ("token", 200, '{"access_token": "Atza|tökén-✓", "expires_in": 3600}'.encode(),
@@ -134,7 +136,7 @@ def test_an_endless_answer_is_not_read_into_memory(
         ("definitions list", 200, b"<html>maintenance</html>",
          "HTTP 200 without a list of definitions, which is no answer of Amazon's"),
     ],
-    ids=["207-errors-not-a-list", "400-errors-not-a-list", "400-html", "422-empty",
+    ids=["207-errors-not-a-list", "400-errors-not-a-list", "400-html", "422-empty", "451-html",
          "207-nested-too-deeply", "token",
          "definitions-list-html"],
 )  # fmt: skip
@@ -146,6 +148,19 @@ def test_an_answer_in_no_shape_of_amazons_stops_the_run_in_one_line(
 
     assert_stopped_with_nothing_lost(run, 5)
     assert line in run.stderr
+
+
+def test_a_413_without_amazons_error_still_splits_down_to_the_event_too_large(
+    emulator: AmazonAdsEmulator, tmp_path: Path
+) -> None:
+    # A front end's size limit, in its own words: each event it still refuses alone is that
+    # event's fault (rejected), not the set-up's.
+    emulator.faults.raw_answers = {"upload": (413, b"<html>Request Entity Too Large</html>")}
+    run = run_records(emulator, tmp_path, records=2)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.report["records_rejected"] == 2
+    assert {r["errors"][0]["code"] for r in run.rejects} == {"HTTP_413"}
 
 
 @pytest.mark.parametrize(

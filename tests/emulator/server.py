@@ -144,8 +144,8 @@ class Faults:
     echo_request: bool = False
     # A server that is not what it should be (a proxy, a wrong address), per kind of call:
     # answers 307 to `redirect_to` + the path; sends its answers' bodies (or, with
-    # `trickle_head`, their status lines and headers) a byte every `trickle_seconds`; pads its
-    # answers' JSON with `pad_bytes` spaces.
+    # `trickle_head`, their headers, after the status line) a byte every `trickle_seconds`;
+    # pads its answers' JSON with `pad_bytes` spaces.
     redirect_calls: frozenset[str] = frozenset()
     redirect_to: str = ""
     trickle_calls: frozenset[str] = frozenset()
@@ -354,9 +354,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
             if trickle and emulator.faults.trickle_head:
+                # The status line at once, then the headers byte by byte.
                 self._headers_buffer.append(b"\r\n")
-                head, self._headers_buffer = b"".join(self._headers_buffer), []
-                if not self._trickle(head):
+                status_line, *headers = self._headers_buffer
+                self._headers_buffer = []
+                self.wfile.write(status_line)
+                if not self._trickle(b"".join(headers)):
                     return
             else:
                 self.end_headers()
