@@ -25,7 +25,6 @@ log "mypy"
 # In parallel (TEST_WORKERS=N to choose); a test file runs in one worker, so its module fixtures
 # (Meltano projects, built wheels) are made once. Many tests wait on a server or a subprocess,
 # so one worker more than there are cores keeps every core busy (2 cores: 8.3 min, not 10.8).
-# Files go out in the order collected, which starts the long ones first (conftest.py).
 workers=${TEST_WORKERS:-$(($(nproc) + 1))}
 # Hundreds of tests start the target (and its workers) as new processes. The editable install
 # leaves the package's bytecode unwritten until an import writes it, and under
@@ -34,7 +33,7 @@ workers=${TEST_WORKERS:-$(($(nproc) + 1))}
 .venv/bin/python -m compileall -q target_amazon_dsp_conversions tests >/dev/null
 log "pytest ($workers workers)"
 status=0
-.venv/bin/python -m pytest -q -n "$workers" --dist loadfile --no-loadscope-reorder "$@" || status=$?
+.venv/bin/python -m pytest -q -n "$workers" --dist loadfile "$@" || status=$?
 if [ "$status" = 5 ]; then
     echo "pytest collected no tests: that is a failure here" >&2
     failed+=("pytest (no tests collected)")

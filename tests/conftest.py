@@ -19,14 +19,6 @@ from tests.emulator import AmazonAdsEmulator
 TARGET = [sys.executable, "-m", "target_amazon_dsp_conversions"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files marked `long_running` first, then the others, each in collection order. A parallel
-    run (scripts/test.sh: whole files per worker, in this order) then starts every worker on a
-    long file and fills in with short ones, instead of leaving a long file to run alone at the
-    end."""
-    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
-
-
 @pytest.fixture
 def emulator() -> Iterator[AmazonAdsEmulator]:
     """A fresh emulator with the default advertisers, definitions and credentials."""

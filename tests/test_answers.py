@@ -23,8 +23,6 @@ from tests.conftest import seed_record
 from tests.emulator import AmazonAdsEmulator
 from tests.test_http_client import access_tokens
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 ADVERTISER = "1234567890"
 STATUSES: list[int | str] = [
     200, 207, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503, 504, "drop", "hang",

@@ -21,8 +21,6 @@ from tests.emulator import AmazonAdsEmulator, Faults
 from tests.emulator.server import RecordedRequest
 from tests.openapi_schemas import request_errors
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 APIS = ("dsp", "events")
 MAX_EVENTS = {"dsp": 100, "events": 500}
 EVENTS_KEY = {"dsp": "eventData", "events": "events"}

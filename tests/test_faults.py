@@ -13,8 +13,6 @@ from tests.conftest import run_target, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 from tests.test_restart import assert_accounted, dedupe_id
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 
 def upload_requests(emulator: AmazonAdsEmulator) -> list:
     """The eventData / events requests the emulator received, faulted ones included."""

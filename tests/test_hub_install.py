@@ -37,8 +37,6 @@ from tests.hub_build import Dists, build_dists
 from tests.hub_rules import HUB, REPO, api_errors, definition_errors
 from tests.hub_server import API_ROOT, LocalHub
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 NAME = "target-amazon-dsp-conversions"
 PREFIX = "TARGET_AMAZON_DSP_CONVERSIONS_"
 MELTANO = REPO / ".venv-meltano" / "bin" / "meltano"

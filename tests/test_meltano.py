@@ -31,8 +31,6 @@ import yaml
 from tests.emulator import AmazonAdsEmulator, Faults
 from tests.postgres import PostgresServer
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 REPO = Path(__file__).resolve().parent.parent
 MELTANO_VENV = REPO / ".venv-meltano"
 TARGET = "target-amazon-dsp-conversions"

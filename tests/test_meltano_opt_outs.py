@@ -25,8 +25,6 @@ from tests.postgres import PostgresServer
 from tests.test_meltano import TABLE, TARGET, Project, _insert, _meltano_bin, _new_project
 from tests.test_meltano_pipeline import pipeline_env, stored_state
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 TAP = "tap-postgres"
 OPT_OUTS = "public-opt_outs"
 # The README's opt-out table (section "Privacy and opt-outs").

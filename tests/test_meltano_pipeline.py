@@ -31,8 +31,6 @@ from tests.test_meltano import (
     _new_project,
 )
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:

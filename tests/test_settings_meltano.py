@@ -14,8 +14,6 @@ from tests.conftest import seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 from tests.test_meltano import REPO, TARGET, Project, _clean_env, _meltano_bin
 
-pytestmark = pytest.mark.long_running  # started first in a parallel run
-
 MINIMAL = f"""\
 requires_meltano: ">=4.0"
 project_id: my-own-project
