@@ -98,7 +98,7 @@ def test_a_status_line_and_headers_that_trickle_in_time_out(
     emulator.faults.trickle_head = True
     emulator.faults.trickle_seconds = 0.3
     started = time.monotonic()
-    run = run_records(emulator, tmp_path, request_timeout=1, max_retries=1)
+    run = run_records(emulator, tmp_path, request_timeout=2, max_retries=1)
 
     assert_stopped_with_nothing_lost(run, 5)
     assert "failed after 1 retries (last: timeout)" in run.error_lines[0]
