@@ -266,10 +266,7 @@ class Delivery:
                 # (a proxy's page, an empty body) no record was refused: rejecting them all
                 # for what is likely the address's fault would move STATE past them. (A 413
                 # for one event is that event's, whoever says it.)
-                raise DeliveryError(
-                    f"an answer to an upload (HTTP {answer.status}) is in no shape of "
-                    "Amazon's (no JSON error); check api_url and any proxy in between"
-                )
+                raise _no_shape(answer.status, "no JSON error", "api_url and any proxy in between")
             problem = _readable(answer.status, self._api.read_error, answer.status, answer.body)
             for event in events:
                 settled.add(id(event))
@@ -285,7 +282,11 @@ def _readable(status: int, read: Callable[..., _Read], *args: Any) -> _Read:
     try:
         return read(*args)
     except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
-        raise DeliveryError(
-            f"an answer to an upload (HTTP {status}) is in no shape of Amazon's "
-            f"({type(exc).__name__}); check api_url"
-        ) from None
+        raise _no_shape(status, type(exc).__name__, "api_url") from None
+
+
+def _no_shape(status: int, why: str, check: str) -> DeliveryError:
+    """The one line of an answer in no shape of Amazon's, and what to check."""
+    return DeliveryError(
+        f"an answer to an upload (HTTP {status}) is in no shape of Amazon's ({why}); check {check}"
+    )
