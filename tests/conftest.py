@@ -1,10 +1,9 @@
-"""Shared fixtures: the Amazon Ads emulator and a runner for the real console script."""
+"""Shared fixtures: the Amazon Ads emulator and a runner for the real program."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests import target_process
 from tests.emulator import AmazonAdsEmulator
 
 TARGET = [sys.executable, "-m", "target_amazon_dsp_conversions"]
@@ -85,8 +85,9 @@ def run_target(
     timeout: float = 300,
     preexec_fn: Callable[[], None] | None = None,
 ) -> TargetRun:
-    """Run the installed target as a user would: config file, Singer messages on stdin.
-    `preexec_fn` runs in the child before the target starts (a resource limit)."""
+    """Run the installed target as a user would: config file, Singer messages on stdin (in a
+    process forked from one that has loaded it: tests/target_process.py). `preexec_fn` runs in
+    the child before the target starts (a resource limit); the target then starts anew."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = {"report_path": "report.json", **config}
     (workdir / "config.json").write_text(json.dumps(config))
@@ -95,15 +96,12 @@ def run_target(
         if isinstance(messages, str)
         else "".join(json.dumps(m, default=str) + "\n" for m in messages)
     )
-    process = subprocess.run(
-        [*TARGET, "--config", "config.json"],
+    process = target_process.run(
+        ["--config", "config.json"],
         input=text,
-        capture_output=True,
-        text=True,
         cwd=workdir,
         env={**os.environ, **(env or {})},
         timeout=timeout,
-        check=False,
         preexec_fn=preexec_fn,
     )
     states = [json.loads(line) for line in process.stdout.splitlines() if line.strip()]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TARGET, cli_error_lines, seed_record, singer_stream
+from tests import target_process
+from tests.conftest import cli_error_lines, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,10 +27,9 @@ def target(
     *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
-    return subprocess.run(
-        [*TARGET, *args], input=stdin, capture_output=True, text=True, cwd=cwd,
-        env={**clean, **(env or {})}, timeout=120, check=False,
-    )  # fmt: skip
+    return target_process.run(
+        list(args), input=stdin, cwd=cwd, env={**clean, **(env or {})}, timeout=120
+    )
 
 
 # Python's JSON decoder names a trailing comma itself since 3.13; before, the target adds a hint.
