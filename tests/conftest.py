@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests import target_process
+from tests import warm_start
 from tests.emulator import AmazonAdsEmulator
 
 TARGET = [sys.executable, "-m", "target_amazon_dsp_conversions"]
@@ -86,7 +86,7 @@ def run_target(
     preexec_fn: Callable[[], None] | None = None,
 ) -> TargetRun:
     """Run the installed target as a user would: config file, Singer messages on stdin (in a
-    process forked from one that has loaded it: tests/target_process.py). `preexec_fn` runs in
+    process forked from one that has loaded it: tests/warm_start.py). `preexec_fn` runs in
     the child before the target starts (a resource limit); the target then starts anew."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = {"report_path": "report.json", **config}
@@ -96,7 +96,7 @@ def run_target(
         if isinstance(messages, str)
         else "".join(json.dumps(m, default=str) + "\n" for m in messages)
     )
-    process = target_process.run(
+    process = warm_start.run_target(
         ["--config", "config.json"],
         input=text,
         cwd=workdir,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import target_process
+from tests import warm_start
 from tests.conftest import cli_error_lines, seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
 
@@ -27,7 +27,7 @@ def target(
     *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
-    return target_process.run(
+    return warm_start.run_target(
         list(args), input=stdin, cwd=cwd, env={**clean, **(env or {})}, timeout=120
     )
 

@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import warm_start
 from tests.emulator import AmazonAdsEmulator
 from tests.hub_build import Dists, build_dists
 from tests.hub_rules import HUB, REPO, api_errors, definition_errors
@@ -124,10 +125,9 @@ class HubProject:
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """`meltano ARGS` in the project, as a user would type it."""
-        result = subprocess.run(
-            [str(MELTANO), *args], cwd=self.root, env={**self.env, **(env or {})},
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+        result = warm_start.run_meltano(
+            MELTANO, list(args), cwd=self.root, env={**self.env, **(env or {})}, timeout=600
+        )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"meltano {' '.join(args)} exited {result.returncode}:\n"

@@ -12,6 +12,8 @@ in seconds). Projects are copies in temporary directories: nothing lands in the 
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -19,6 +21,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests import warm_start
 from tests.emulator import AmazonAdsEmulator, Faults
 from tests.postgres import PostgresServer
 
@@ -78,10 +82,9 @@ class Project:
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
         """`meltano ARGS` in the project, as a user would type it."""
-        result = subprocess.run(
-            [str(self.meltano), *args], cwd=self.root, env=_clean_env(**(env or {})),
-            capture_output=True, text=True, timeout=timeout, check=False,
-        )  # fmt: skip
+        result = warm_start.run_meltano(
+            self.meltano, list(args), cwd=self.root, env=_clean_env(**(env or {})), timeout=timeout
+        )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"meltano {' '.join(args)} exited {result.returncode}:\n"
@@ -115,12 +118,45 @@ def _new_project(root: Path, meltano: Path) -> Project:
     return Project(root, meltano)
 
 
+def _installed_plugins() -> Path:
+    """The `.meltano` of a project of the repository's meltano.yml with every plugin installed
+    by `meltano install`. Made once for every pytest process (under a lock), and kept between
+    sessions until meltano.yml, pyproject.toml or Meltano's pins change."""
+    inputs = hashlib.sha256(str(REPO).encode())
+    for name in ("meltano.yml", "pyproject.toml", "scripts/requirements-meltano.txt"):
+        inputs.update((REPO / name).read_bytes())
+    home = (
+        Path(tempfile.gettempdir())
+        / f"target-amazon-dsp-conversions-plugins-{inputs.hexdigest()[:16]}"
+    )
+    with (home.parent / f"{home.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (home / "installed").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            _new_project(home / "project", _meltano_bin()).run("install", timeout=900)
+            (home / "installed").touch()
+    return home / "project" / ".meltano"
+
+
+def installed_project(root: Path, meltano_yml: str | None = None) -> Project:
+    """A new project (the repository's meltano.yml, or the one given) whose plugins are those of
+    `_installed_plugins`: installing them again for each project would cost ~15 s of CPU."""
+    if meltano_yml is None:
+        project = _new_project(root, _meltano_bin())
+    else:
+        root.mkdir(parents=True)
+        (root / "meltano.yml").write_text(meltano_yml)
+        project = Project(root, _meltano_bin())
+    (root / ".meltano").mkdir()
+    for kind in ("extractors", "loaders"):
+        (root / ".meltano" / kind).symlink_to(_installed_plugins() / kind)
+    return project
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """One project per test session with every plugin installed (`meltano install`)."""
-    project = _new_project(tmp_path_factory.mktemp("meltano") / "project", _meltano_bin())
-    project.run("install", timeout=900)
-    return project
+    """One project per test module with every plugin installed."""
+    return installed_project(tmp_path_factory.mktemp("meltano") / "project")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 
 from tests.emulator import AmazonAdsEmulator
 from tests.postgres import PostgresServer
-from tests.test_meltano import TABLE, TARGET, Project, _insert, _meltano_bin, _new_project
+from tests.test_meltano import TABLE, TARGET, Project, _insert, installed_project
 from tests.test_meltano_pipeline import pipeline_env, stored_state
 
 TAP = "tap-postgres"
@@ -98,8 +98,7 @@ def set_up_as_a_user(project: Project, orders: str) -> None:
 def test_opt_outs_and_orders_from_tap_postgres_in_one_meltano_run(
     tmp_path: Path, emulator: AmazonAdsEmulator, orders: str, orders_first: bool
 ) -> None:
-    project = _new_project(tmp_path / "project", _meltano_bin())
-    project.run("install", timeout=900)
+    project = installed_project(tmp_path / "project")
     set_up_as_a_user(project, orders)
     with PostgresServer() as postgres:
         postgres.psql("CREATE DATABASE shop")

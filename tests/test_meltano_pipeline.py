@@ -27,17 +27,14 @@ from tests.test_meltano import (
     Project,
     _clean_env,
     _insert,
-    _meltano_bin,
-    _new_project,
+    installed_project,
 )
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """The repository's project with every plugin installed."""
-    project = _new_project(tmp_path_factory.mktemp("pipeline") / "project", _meltano_bin())
-    project.run("install", timeout=900)
-    return project
+    return installed_project(tmp_path_factory.mktemp("pipeline") / "project")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import seed_record, singer_stream
 from tests.emulator import AmazonAdsEmulator
-from tests.test_meltano import REPO, TARGET, Project, _clean_env, _meltano_bin
+from tests.test_meltano import REPO, TARGET, Project, _clean_env, installed_project
 
 MINIMAL = f"""\
 requires_meltano: ">=4.0"
@@ -32,12 +32,7 @@ plugins:
 
 @pytest.fixture(scope="module")
 def own_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = tmp_path_factory.mktemp("own") / "project"
-    root.mkdir()
-    (root / "meltano.yml").write_text(MINIMAL)
-    project = Project(root, _meltano_bin())
-    project.run("install", timeout=900)
-    return project
+    return installed_project(tmp_path_factory.mktemp("own") / "project", MINIMAL)
 
 
 def invoke(project: Project, emulator: AmazonAdsEmulator, settings: dict[str, str]) -> str:
