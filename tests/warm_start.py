@@ -10,7 +10,8 @@ the interpreter would run: the module as `python -m` runs it, or the console scr
 (`runpy` either way). Only the loading is shared: nothing runs before the fork but imports.
 
 A run that needs what only a new interpreter gives (a `preexec_fn`, `PYTHON*` variables other
-than the loaded process's) starts a new interpreter instead.
+than the loaded process's) starts a new interpreter instead. One thing the children share is
+the loaded process's hash seed (set and dict order of strings), one per pytest worker.
 
 Protocol, over one Unix socket connection per run: the test sends what to run, its arguments,
 directory, environment and umask as JSON with its three pipe ends (SCM_RIGHTS); the server
@@ -29,12 +30,14 @@ import json
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,6 +105,7 @@ class _Server:
     def close(self) -> None:
         os.close(self._lifeline)
         self.process.wait(timeout=30)
+        shutil.rmtree(os.path.dirname(self.address), ignore_errors=True)
 
     def changes_interpreter(self, env: Mapping[str, str]) -> bool:
         """The run sets the interpreter otherwise than the loaded process was set."""
@@ -116,25 +120,11 @@ class _Server:
         env: dict[str, str],
         timeout: float,
     ) -> subprocess.CompletedProcess[str]:
+        deadline = time.monotonic() + timeout
+        request = json.dumps({**what, "cwd": str(cwd), "env": env, "umask": _umask()}).encode()
         stdin_read, stdin_write = os.pipe()
         stdout_read, stdout_write = os.pipe()
         stderr_read, stderr_write = os.pipe()
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            connection.connect(self.address)
-            umask = os.umask(0o022)
-            os.umask(umask)  # as a child inherits it
-            request = {**what, "cwd": str(cwd), "env": env, "umask": umask}
-            fds = array.array("i", [stdin_read, stdout_write, stderr_write])
-            connection.sendmsg(
-                [json.dumps(request).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
-            )
-            connection.shutdown(socket.SHUT_WR)
-        finally:
-            for fd in (stdin_read, stdout_write, stderr_write):
-                os.close(fd)
-        answers = connection.makefile("rb")
-        pid = int(answers.readline())
         outputs: dict[int, bytes] = {}
 
         def feed() -> None:
@@ -145,6 +135,7 @@ class _Server:
             with open(fd, "rb") as stream:
                 outputs[fd] = stream.read()
 
+        # The threads own the test's pipe ends: they close them when the child has.
         threads = [
             threading.Thread(target=feed, daemon=True),
             threading.Thread(target=drain, args=(stdout_read,), daemon=True),
@@ -152,19 +143,34 @@ class _Server:
         ]
         for thread in threads:
             thread.start()
-        connection.settimeout(timeout)
-        try:
-            status = answers.readline()
-        except TimeoutError:
-            os.kill(pid, signal.SIGKILL)
-            raise subprocess.TimeoutExpired(command, timeout) from None
-        finally:
-            for thread in threads:
-                thread.join(timeout=30)
-            answers.close()
-            connection.close()
+        pid = 0
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            try:
+                connection.settimeout(timeout)
+                try:
+                    connection.connect(self.address)
+                    fds = array.array("i", [stdin_read, stdout_write, stderr_write])
+                    connection.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                    connection.shutdown(socket.SHUT_WR)
+                finally:
+                    for fd in (stdin_read, stdout_write, stderr_write):
+                        os.close(fd)
+                answers = connection.makefile("rb")
+                pid = int(answers.readline())
+                connection.settimeout(max(deadline - time.monotonic(), 0.01))
+                status = int(answers.readline())
+                for thread in threads:  # a grandchild may still hold stdout or stderr
+                    thread.join(max(deadline - time.monotonic(), 0))
+                if any(thread.is_alive() for thread in threads):
+                    raise TimeoutError
+            except TimeoutError:
+                _kill(pid)
+                raise subprocess.TimeoutExpired(command, timeout) from None
+            except BaseException:
+                _kill(pid)  # as subprocess.run does: nothing goes on running after the test
+                raise
         stdout, stderr = (_text(outputs.get(fd, b"")) for fd in (stdout_read, stderr_read))
-        return subprocess.CompletedProcess(command, int(status), stdout, stderr)
+        return subprocess.CompletedProcess(command, status, stdout, stderr)
 
 
 _servers: dict[tuple[str, str], _Server] = {}
@@ -178,6 +184,24 @@ def _server(python: str, preload: str, env: Mapping[str, str]) -> _Server:
         if server is None or server.process.poll() is not None:
             server = _servers[(python, preload)] = _Server(python, preload, env)
         return server
+
+
+def _kill(pid: int) -> None:
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _umask() -> int:
+    """This process's umask, as a child inherits it (read, not set and reset: threads run)."""
+    with contextlib.suppress(OSError, StopIteration):
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("Umask:"))
+        return int(line.split()[1], 8)
+    with _servers_lock:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return umask
 
 
 def _interpreter_settings(env: Mapping[str, str]) -> dict[str, str]:
@@ -222,7 +246,11 @@ def _serve(address: str, lifeline: int, preload: str) -> dict[str, Any]:
                 _report_ended(children)
                 continue
             connection, _ = listener.accept()
-            request, fds = _receive(connection)
+            try:
+                request, fds = _receive(connection)
+            except (OSError, ValueError):  # the test went away mid-request
+                connection.close()
+                continue
             pid = os.fork()
             if pid == 0:  # the child: nothing of the server stays open
                 signal.set_wakeup_fd(-1)
@@ -239,19 +267,28 @@ def _serve(address: str, lifeline: int, preload: str) -> dict[str, Any]:
             for fd in fds:
                 os.close(fd)
             children[pid] = connection
-            connection.sendall(f"{pid}\n".encode())
+            with contextlib.suppress(OSError):  # the test went away: the status is not sent
+                connection.sendall(f"{pid}\n".encode())
             _report_ended(children)  # a SIGCHLD may have come before the pid was known
 
 
 def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    connection.settimeout(10)  # a test that connected and said nothing must not stop the rest
     fds = array.array("i")
     data, ancillary, _, _ = connection.recvmsg(_MAX_REQUEST, socket.CMSG_LEN(3 * fds.itemsize))
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-    while chunk := connection.recv(_MAX_REQUEST):
-        data += chunk
-    return json.loads(data), list(fds)
+    try:
+        while chunk := connection.recv(_MAX_REQUEST):
+            data += chunk
+        request = json.loads(data)
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        raise
+    connection.settimeout(None)
+    return request, list(fds)
 
 
 def _report_ended(children: dict[int, socket.socket]) -> None:
