@@ -147,9 +147,10 @@ def installed_project(root: Path, meltano_yml: str | None = None) -> Project:
         root.mkdir(parents=True)
         (root / "meltano.yml").write_text(meltano_yml)
         project = Project(root, _meltano_bin())
+    plugins = _installed_plugins()
     (root / ".meltano").mkdir()
     for kind in ("extractors", "loaders"):
-        (root / ".meltano" / kind).symlink_to(_installed_plugins() / kind)
+        (root / ".meltano" / kind).symlink_to(plugins / kind)
     return project
 
 
