@@ -58,13 +58,14 @@ def run_target(
 ) -> subprocess.CompletedProcess[str]:
     """`python -m MODULE ARGS` as `subprocess.run(..., text=True, capture_output=True)` runs it."""
     command = [sys.executable, "-m", module, *args]
-    server = _server(sys.executable, "target_amazon_dsp_conversions.cli", os.environ)
-    if preexec_fn is not None or server.changes_interpreter(env):
-        return subprocess.run(
-            command, input=input, capture_output=True, text=True, cwd=cwd, env=env,
-            timeout=timeout, check=False, preexec_fn=preexec_fn,
-        )  # fmt: skip
-    return server.run(command, {"module": module, "args": args}, input, cwd, env, timeout)
+    if preexec_fn is None:  # a preexec_fn needs a new interpreter: no server is started for it
+        server = _server(sys.executable, "target_amazon_dsp_conversions.cli", os.environ)
+        if not server.changes_interpreter(env):
+            return server.run(command, {"module": module, "args": args}, input, cwd, env, timeout)
+    return subprocess.run(
+        command, input=input, capture_output=True, text=True, cwd=cwd, env=env,
+        timeout=timeout, check=False, preexec_fn=preexec_fn,
+    )  # fmt: skip
 
 
 def run_meltano(
