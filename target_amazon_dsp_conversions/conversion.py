@@ -115,47 +115,58 @@ def build_conversion(
     now: datetime,
 ) -> Conversion:
     """Check and convert the mapped fields of one record; raise Rejected with every problem."""
-    get = fields.get
-
-    def build(check: Check) -> Conversion:
-        raw_type = get("conversionType")
-        conversion_type = check(_conversion_type, raw_type, rules)
-        country_code = check(_country_code, get("countryCode"), rules)
-        # In this order, so that a rejected record lists its problems in field order.
-        event_time = check(_event_time, get("eventTime"), rules, now)
-        name = check(_name, get("name"), conversion_type, raw_type)
-        source = check(_source, get("source"), default_source)
-        advertiser_id = check(_advertiser_id, get("advertiserId"), default_advertiser_id, rules)
-        match_keys, dropped = check(
-            _match_keys, fields, rules, country_code, user_identifier_type
-        ) or ([], _NO_DROPS)
-        definition_id = get("conversionDefinitionId")
-        # Positional: matching sixteen keywords would cost more than building the object.
-        return Conversion(
-            event_time,
-            conversion_type,
-            name,
-            country_code,
-            source,
-            advertiser_id,
-            dedupe_id(get("dedupeId"), dedupe_seed),
-            match_keys,
-            str(definition_id).strip() if definition_id is not None else None,
-            check(_value, get("conversionValue"), conversion_type, rules),
-            check(_currency, get("currency"), rules),
-            check(_units_sold, get("unitsSold"), rules),
-            check(_flag, get("limitedDataUse"), "limitedDataUse"),
-            {k: fields[k] for k in rules.extra_fields if k in fields},
-            dropped,
-        )
-
+    given = (fields, rules, default_source, default_advertiser_id, user_identifier_type)
     try:
-        return build(_first_problem_raises)
+        return _build(_first_problem_raises, *given, dedupe_seed, now)
     except Rejected:
         # Once more, to report every problem at once rather than the first.
         problems: list[Problem] = []
-        build(_collecting(problems))
+        _build(_collecting(problems), *given, dedupe_seed, now)
         raise Rejected(*problems) from None
+
+
+def _build(  # build_conversion's arguments, by position: once per record
+    check: Check,
+    fields: Mapping[str, Any],
+    rules: ApiRules,
+    default_source: str,
+    default_advertiser_id: str | None,
+    user_identifier_type: str | None,
+    dedupe_seed: str,
+    now: datetime,
+) -> Conversion:
+    get = fields.get
+    raw_type = get("conversionType")
+    conversion_type = check(_conversion_type, raw_type, rules)
+    country_code = check(_country_code, get("countryCode"), rules)
+    # In this order, so that a rejected record lists its problems in field order.
+    event_time = check(_event_time, get("eventTime"), rules, now)
+    name = check(_name, get("name"), conversion_type, raw_type)
+    source = check(_source, get("source"), default_source)
+    advertiser_id = check(_advertiser_id, get("advertiserId"), default_advertiser_id, rules)
+    match_keys, dropped = check(_match_keys, fields, rules, country_code, user_identifier_type) or (
+        [],
+        _NO_DROPS,
+    )
+    definition_id = get("conversionDefinitionId")
+    # Positional: matching sixteen keywords would cost more than building the object.
+    return Conversion(
+        event_time,
+        conversion_type,
+        name,
+        country_code,
+        source,
+        advertiser_id,
+        dedupe_id(get("dedupeId"), dedupe_seed),
+        match_keys,
+        str(definition_id).strip() if definition_id is not None else None,
+        check(_value, get("conversionValue"), conversion_type, rules),
+        check(_currency, get("currency"), rules),
+        check(_units_sold, get("unitsSold"), rules),
+        check(_flag, get("limitedDataUse"), "limitedDataUse"),
+        {k: fields[k] for k in rules.extra_fields if k in fields},
+        dropped,
+    )
 
 
 @dataclass(slots=True)
@@ -428,6 +439,8 @@ def enum_value(
 def _currency(raw: Any, rules: ApiRules) -> str | None:
     if raw is None:
         return None
+    if type(raw) is str and raw in rules.currencies:
+        return raw  # the code itself, as most records give it
     return enum_value(
         raw,
         rules.currencies,
@@ -462,6 +475,8 @@ def _required(value: Any, field_name: str, elsewhere: str) -> Any:
 
 
 def _country_code(raw: Any, rules: ApiRules) -> str:
+    if type(raw) is str and raw in rules.country_codes:
+        return raw  # the code itself, as most records give it
     text = str(_required(raw, "countryCode", "in defaults.countryCode")).strip()
     code = text.upper()
     if code in rules.country_codes:  # US, or an Events API pseudo-code such as OTHER_EEA
@@ -494,9 +509,10 @@ def _source(raw: Any, default: str) -> str:
 
 
 def _advertiser_id(raw: Any, default: str | None, rules: ApiRules) -> str:
-    value = _required(
-        raw if raw is not None else default, "advertiserId", "with the advertiser_id setting"
-    )
+    value = raw if raw is not None else default
+    if type(value) is str and value.isdigit() and value.isascii():
+        return value  # digits only, as the setting and most records give it
+    value = _required(value, "advertiserId", "with the advertiser_id setting")
     text = str(value).strip()
     if not isinstance(value, bool):
         if text.isdigit() and text.isascii():

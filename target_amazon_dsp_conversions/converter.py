@@ -12,7 +12,6 @@ client, and must never log (records hold personal data).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -183,14 +182,6 @@ class Converter:
         self._settings = settings
         self._api = api_for(settings.api, region=settings.region)
         self._mapping = RecordMapping(settings.mapping, settings.defaults)
-        # build_conversion with what every record of this run shares.
-        self._build = functools.partial(
-            build_conversion,
-            rules=self._api.rules,
-            default_source=settings.source,
-            default_advertiser_id=settings.advertiser_id,
-            user_identifier_type=settings.user_identifier_type,
-        )
         self._opt_out_streams = settings.opt_out_streams
         self._screen_people = settings.screen_people
         self._streams: dict[str, Stream] = {}
@@ -237,7 +228,17 @@ class Converter:
             )
             return Refused(stream.name, (problem,), stream.key_properties, own)
         try:
-            conversion = self._build(fields, dedupe_seed=seed, now=now)
+            # Called directly: a functools.partial would merge its keywords anew per record.
+            settings = self._settings
+            conversion = build_conversion(
+                fields,
+                rules=self._api.rules,
+                default_source=settings.source,
+                default_advertiser_id=settings.advertiser_id,
+                user_identifier_type=settings.user_identifier_type,
+                dedupe_seed=seed,
+                now=now,
+            )
             event = self._api.encode(conversion)
         except Rejected as rejected:
             return Refused(
@@ -296,7 +297,16 @@ class Converter:
         """Why conversion fields as given (no record, no mapping) would be refused, or ():
         for the check of `defaults` at start-up."""
         try:
-            conversion = self._build(fields, dedupe_seed=dedupe_seed("defaults", {}, ()), now=now)
+            settings = self._settings
+            conversion = build_conversion(
+                fields,
+                rules=self._api.rules,
+                default_source=settings.source,
+                default_advertiser_id=settings.advertiser_id,
+                user_identifier_type=settings.user_identifier_type,
+                dedupe_seed=dedupe_seed("defaults", {}, ()),
+                now=now,
+            )
             self._api.encode(conversion)
         except Rejected as rejected:
             return tuple(rejected.problems)
