@@ -72,6 +72,8 @@ class Stream:
         the Singer spec and the run cannot go past it: MissingKeyPropertiesInput."""
         problem = schema_problem(self.check, record) if self.check is not None else None
         keys = self.key_properties
+        if len(keys) == 1 and record.get(keys[0]) is not None:
+            return problem  # the usual stream and record: its one key property is set
         if keys:
             missing = missing_key_properties(keys, record)
             if missing:

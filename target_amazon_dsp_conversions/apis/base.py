@@ -251,8 +251,13 @@ def item_results(
     (`index` + message or the echoed event) or in `error` (`index` + errors); `base` is the
     index of the first item (DSP 1, Events API 0)."""
     results: ItemResults = [NOT_ACKNOWLEDGED] * count
-    for index, _ in _indexed(body, "success", base, count):
-        results[index] = ACCEPTED
+    # `_indexed` and `item_index` written out for `success`, which lists nearly every item of
+    # nearly every answer (JSON gives exact ints: `type(raw) is int` rules out a bool).
+    accepted = body.get("success") if isinstance(body, dict) else None
+    for item in accepted if isinstance(accepted, list) else []:
+        raw = item.get("index") if type(item) is dict else None
+        if type(raw) is int and 0 <= raw - base < count:
+            results[raw - base] = ACCEPTED
     for index, item in _indexed(body, "error", base, count):
         earlier = results[index]
         # An index listed twice keeps the problems of both entries.
