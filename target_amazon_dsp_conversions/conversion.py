@@ -403,7 +403,8 @@ def _decimal(raw: Any, field_name: str) -> Decimal:
 def _value(raw: Any, conversion_type: str | None, rules: ApiRules) -> Decimal | None:
     if raw is None:
         return None
-    number = _decimal(raw, "conversionValue")
+    # A JSON number is read as a Decimal already (`converter._decoder`).
+    number = raw if type(raw) is Decimal and raw.is_finite() else _decimal(raw, "conversionValue")
     if abs(number) > _MAX_VALUE:
         raise reject(
             "VALUE_OUT_OF_RANGE",

@@ -616,7 +616,7 @@ def prepare(
     if type(value) is str and key_type in hashed and len(value) < _SHA256_HEX_LENGTH:
         # The common case: text too short to be a hash already.
         normalized = _NORMALIZERS[key_type](value, country)
-        return sha256_hex(normalized) if normalized else None
+        return _sha256(normalized.encode()).hexdigest() if normalized else None  # sha256_hex
     if key_type not in api.supported:
         return None
     text = _as_text(value)
