@@ -551,7 +551,7 @@ def dedupe_seed(stream: str, record: Mapping[str, Any], key_properties: Sequence
     if len(key_properties) == 1:
         value = record.get(key_properties[0])
         if type(value) is str:  # the usual key: as below, without the list
-            return stream + "\x1f[" + _json_text(value) + "]"
+            return f"{stream}\x1f[{_json_text(value)}]"
     if key_properties:
         content: Any = [record.get(k) for k in key_properties]
         if all(type(v) is str for v in content):

@@ -189,6 +189,7 @@ class Converter:
         self._streams: dict[str, Stream] = {}
         self._specs: dict[str, StreamSpec] = {}  # what each of `_streams` was compiled from
         self._kinds: dict[EventKind, EventKind] = {}
+        self._last_kind: EventKind | None = None
 
     def set_streams(self, streams: Mapping[str, StreamSpec]) -> None:
         """The streams whose RECORD lines `convert_line` converts."""
@@ -262,7 +263,12 @@ class Converter:
                 stream.key_properties,
             ),
         )
-        kind = self._kinds.setdefault(kind, kind)
+        # Records of a kind come in runs: comparing with the last kind (its parts are mostly
+        # the very same objects) costs less than hashing the nested tuples for the lookup.
+        if kind == self._last_kind:
+            kind = self._last_kind
+        else:
+            kind = self._last_kind = self._kinds.setdefault(kind, kind)
         person = person_keys(conversion.match_keys) if self._screen_people else _NOBODY
         return _new(
             Converted, (kind, conversion.dedupe_id, event.body, event.purchase_fields, person)
