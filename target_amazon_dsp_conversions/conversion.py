@@ -115,6 +115,7 @@ def build_conversion(
     now: datetime,
 ) -> Conversion:
     """Check and convert the mapped fields of one record; raise Rejected with every problem."""
+    # `_build`'s arguments after `check`, in its order.
     given = (fields, rules, default_source, default_advertiser_id, user_identifier_type)
     try:
         return _build(_first_problem_raises, *given, dedupe_seed, now)

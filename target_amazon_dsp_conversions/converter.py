@@ -402,6 +402,7 @@ class Converter:
         lines = split_lines(block)
         if len(self._kinds) > _MAX_KINDS:
             self._kinds.clear()
+            self._last_kind = None  # a block's results share each kind object
         results = BlockResults([], [], [], [], [])
         # The columns filled directly: a method call per record would cost more than pickling.
         outcome, dedupe_ids, bodies, purchase_fields, people = (

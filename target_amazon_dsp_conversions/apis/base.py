@@ -252,11 +252,11 @@ def item_results(
     index of the first item (DSP 1, Events API 0)."""
     results: ItemResults = [NOT_ACKNOWLEDGED] * count
     # `_indexed` and `item_index` written out for `success`, which lists nearly every item of
-    # nearly every answer (JSON gives exact ints: `type(raw) is int` rules out a bool).
+    # nearly every answer: no generator resumed and no function called per item.
     accepted = body.get("success") if isinstance(body, dict) else None
     for item in accepted if isinstance(accepted, list) else []:
-        raw = item.get("index") if type(item) is dict else None
-        if type(raw) is int and 0 <= raw - base < count:
+        raw = item.get("index") if isinstance(item, dict) else None
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw - base < count:
             results[raw - base] = ACCEPTED
     for index, item in _indexed(body, "error", base, count):
         earlier = results[index]
