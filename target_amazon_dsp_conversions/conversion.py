@@ -115,27 +115,22 @@ def build_conversion(
     now: datetime,
 ) -> Conversion:
     """Check and convert the mapped fields of one record; raise Rejected with every problem."""
-    # `_build`'s arguments after `check`, in its order.
     given = (fields, rules, default_source, default_advertiser_id, user_identifier_type)
     try:
-        return _build(_first_problem_raises, *given, dedupe_seed, now)
+        return _build(_first_problem_raises, given, dedupe_seed, now)
     except Rejected:
         # Once more, to report every problem at once rather than the first.
         problems: list[Problem] = []
-        _build(_collecting(problems), *given, dedupe_seed, now)
+        _build(_collecting(problems), given, dedupe_seed, now)
         raise Rejected(*problems) from None
 
 
-def _build(  # build_conversion's arguments, by position: once per record
-    check: Check,
-    fields: Mapping[str, Any],
-    rules: ApiRules,
-    default_source: str,
-    default_advertiser_id: str | None,
-    user_identifier_type: str | None,
-    dedupe_seed: str,
-    now: datetime,
-) -> Conversion:
+# What build_conversion was given, but for the clock and the dedupe seed.
+_Given = tuple[Mapping[str, Any], ApiRules, str, "str | None", "str | None"]
+
+
+def _build(check: Check, given: _Given, dedupe_seed: str, now: datetime) -> Conversion:
+    fields, rules, default_source, default_advertiser_id, user_identifier_type = given
     get = fields.get
     raw_type = get("conversionType")
     conversion_type = check(_conversion_type, raw_type, rules)
@@ -145,10 +140,8 @@ def _build(  # build_conversion's arguments, by position: once per record
     name = check(_name, get("name"), conversion_type, raw_type)
     source = check(_source, get("source"), default_source)
     advertiser_id = check(_advertiser_id, get("advertiserId"), default_advertiser_id, rules)
-    match_keys, dropped = check(_match_keys, fields, rules, country_code, user_identifier_type) or (
-        [],
-        _NO_DROPS,
-    )
+    keys = check(_match_keys, fields, rules, country_code, user_identifier_type)
+    match_keys, dropped = keys or ([], _NO_DROPS)
     definition_id = get("conversionDefinitionId")
     # Positional: matching sixteen keywords would cost more than building the object.
     return Conversion(

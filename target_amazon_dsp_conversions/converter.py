@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, overload
 from target_amazon_dsp_conversions.apis import api_for
 from target_amazon_dsp_conversions.apis.base import BatchKey, DefinitionQuery
 from target_amazon_dsp_conversions.conversion import (
+    Conversion,
     build_conversion,
     build_opt_out,
     dedupe_id,
@@ -231,17 +232,7 @@ class Converter:
             )
             return Refused(stream.name, (problem,), stream.key_properties, own)
         try:
-            # Called directly: a functools.partial would merge its keywords anew per record.
-            settings = self._settings
-            conversion = build_conversion(
-                fields,
-                rules=self._api.rules,
-                default_source=settings.source,
-                default_advertiser_id=settings.advertiser_id,
-                user_identifier_type=settings.user_identifier_type,
-                dedupe_seed=seed,
-                now=now,
-            )
+            conversion = self._conversion(fields, seed, now)
             event = self._api.encode(conversion)
         except Rejected as rejected:
             return Refused(
@@ -301,20 +292,25 @@ class Converter:
             stream.key_properties,
         )
 
+    def _conversion(self, fields: Mapping[str, Any], seed: str, now: datetime) -> Conversion:
+        """`build_conversion` with this run's settings (called directly: a functools.partial
+        would merge its keywords anew per record)."""
+        settings = self._settings
+        return build_conversion(
+            fields,
+            rules=self._api.rules,
+            default_source=settings.source,
+            default_advertiser_id=settings.advertiser_id,
+            user_identifier_type=settings.user_identifier_type,
+            dedupe_seed=seed,
+            now=now,
+        )
+
     def refusal(self, fields: dict[str, Any], now: datetime) -> tuple[Problem, ...]:
         """Why conversion fields as given (no record, no mapping) would be refused, or ():
         for the check of `defaults` at start-up."""
         try:
-            settings = self._settings
-            conversion = build_conversion(
-                fields,
-                rules=self._api.rules,
-                default_source=settings.source,
-                default_advertiser_id=settings.advertiser_id,
-                user_identifier_type=settings.user_identifier_type,
-                dedupe_seed=dedupe_seed("defaults", {}, ()),
-                now=now,
-            )
+            conversion = self._conversion(fields, dedupe_seed("defaults", {}, ()), now)
             self._api.encode(conversion)
         except Rejected as rejected:
             return tuple(rejected.problems)
