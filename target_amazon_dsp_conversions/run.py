@@ -624,12 +624,13 @@ class Run(Outcomes):
                 logger.error("Why the run failed: %s", self.stats.failure)
         if self.stats.records_undelivered:
             shown = ", ".join(u["dedupe_id"] for u in self.stats.undelivered[:10])
+            undelivered = self.stats.records_undelivered
             logger.error(
-                "%d records were not delivered (dedupe IDs: %s%s); re-run from the last "
-                "STATE to resend them",
-                self.stats.records_undelivered,
+                "%d %s not delivered (dedupe IDs: %s%s); re-run from the last STATE to resend them",
+                undelivered,
+                "record was" if undelivered == 1 else "records were",
                 shown,
-                ", ..." if self.stats.records_undelivered > 10 else "",  # noqa: PLR2004
+                ", ..." if undelivered > 10 else "",  # noqa: PLR2004
             )
 
 

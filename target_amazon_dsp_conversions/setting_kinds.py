@@ -250,7 +250,19 @@ def _unknown_field(key: str) -> str:
     closest = closest_name(key, CONVERSION_FIELDS)
     if closest is not None:
         return f"unknown conversion field {key!r}; did you mean {closest!r}?"
+    # A column name the target reads for a field (`value`, `quantity`): keys are fields.
+    column = closest_name(key, _FIELD_OF_COLUMN)
+    if column is not None:
+        field = _FIELD_OF_COLUMN[column]
+        return (
+            f"unknown conversion field {key!r}; did you mean {field!r}? ({column!r} is a "
+            f"column the target reads for {field})"
+        )
     return f"unknown conversion field {key!r}; known fields: {', '.join(CONVERSION_FIELDS)}"
+
+
+# Each column name the target looks for, and the conversion field it reads it for.
+_FIELD_OF_COLUMN = {name: field for field, names in CONVERSION_FIELDS.items() for name in names}
 
 
 def closest_name(name: str, known: Iterable[str]) -> str | None:

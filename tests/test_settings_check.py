@@ -237,6 +237,18 @@ def test_case_and_numeric_ids_are_read_as_the_user_meant(
         ({"defaults": "{countryCode: US}"}, "setting 'defaults': must be a JSON object"),
         ({"mapping": {"emial": "email"}},
          "setting 'mapping.emial': unknown conversion field 'emial'; did you mean 'email'?"),
+        # A column name the target reads (`value`) where a conversion field belongs.
+        ({"defaults": {"value": 5}},
+         "setting 'defaults.value': unknown conversion field 'value'; did you mean "
+         "'conversionValue'? ('value' is a column the target reads for conversionValue)"),
+        ({"mapping": {"zzz": "total"}},
+         "setting 'mapping.zzz': unknown conversion field 'zzz'; known fields: eventTime, "
+         "conversionType, name, conversionDefinitionId, conversionValue, currency, unitsSold, "
+         "countryCode, source, advertiserId, dedupeId, userIdentifier, email, phone, firstName, "
+         "lastName, address, city, state, postalCode, maid, rampId, matchId, limitedDataUse, "
+         "realId, merkleId, kantarId, fip, userAgent, amazonAdEventKey, arefMeasurementTokens, "
+         "ipAddress, amazonUserData, amazonAdStorage, tcf, gpp, eventSource, dataSetName, "
+         "customData"),
         ({"batch_size_rows": 0}, "setting 'batch_size_rows': must be 1 or more, got 0"),
         ({"load_method": "upsert"},
          "setting 'load_method': must be append-only, got 'upsert': a conversions API only "
